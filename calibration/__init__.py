@@ -1,0 +1,1 @@
+"""Calibration: camera intrinsics, hand-eye, workspace and speed limits, twin camera alignment. No ROS here."""

@@ -1,0 +1,1 @@
+"""Goal-conditioned agents (RIG's TD3 and others), replay with goal relabelling, training and evaluation. No ROS."""
