@@ -30,6 +30,6 @@ def make(task: str, **kwargs) -> gym.Env:
 
     env_id, entry, _ = TASKS[task]
     env_class = gym.envs.registration.load_env_creator(entry)
-    overrides = {k: v for k, v in kwargs.items() if k not in ("robot", "config", "render_mode")}
-    steps = task_config(env_class.config_class, kwargs.get("config"), overrides).max_episode_steps
-    return gym.make(env_id, max_episode_steps=steps, **kwargs)
+    passed = {k: kwargs.pop(k) for k in ("robot", "render_mode") if k in kwargs}
+    cfg = task_config(env_class.config_class, kwargs.pop("config", None), kwargs)
+    return gym.make(env_id, max_episode_steps=cfg.max_episode_steps, config=cfg, **passed)

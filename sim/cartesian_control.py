@@ -36,6 +36,7 @@ class CartesianVelocityController:
         if self.tool_axis is not None:  # two directions perpendicular to the tool axis
             self._tilt_basis = np.linalg.svd(np.outer(self.tool_axis, self.tool_axis))[2][1:]
         self.max_speed = cfg.max_linear_speed
+        self.reference: np.ndarray | None = None  # the hand position being tracked
         self._scratch = mujoco.MjData(model)
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
@@ -96,22 +97,36 @@ class CartesianVelocityController:
         mujoco.mj_forward(self.model, data)
         return residual
 
+    def reset(self, data: mujoco.MjData) -> None:
+        """Start tracking from where the hand is now (after a reset or a teleport of the live scene)."""
+        self.reference = self.hand_position(data)
+
     def target_for(self, data: mujoco.MjData, velocity: np.ndarray, hold: dict[int, float] | None = None) -> np.ndarray:
-        """Where the hand should be one control period from now: clipped speed, inside the workspace."""
+        """Where the hand should be one control period from now: clipped speed, inside the workspace.
+
+        The reference is integrated from the previous reference, not from the measured hand, so a servo that lags
+        still moves at the commanded speed; it may lead the hand by at most two periods at full speed, so a hand
+        that is blocked does not wind the reference up.
+        """
         v = np.asarray(velocity, float)
         if v.shape != (3,) or not np.all(np.isfinite(v)):
             raise ValueError(f"velocity must be 3 finite numbers (m/s), got {velocity!r}")
         v = np.clip(v, -self.max_speed, self.max_speed)
-        target = self.hand_position(data) + v * self.dt
+        hand = self.hand_position(data)
+        if self.reference is None:
+            self.reference = hand
+        lead = 2 * self.max_speed * self.dt
+        target = np.clip(self.reference + v * self.dt, hand - lead, hand + lead)
         for axis, value in (hold or {}).items():
             target[axis] = value
-        return self.cfg.workspace.clip(target)
+        self.reference = self.cfg.workspace.clip(target)
+        return self.reference.copy()
 
     def step(self, data: mujoco.MjData, velocity: np.ndarray, hold: dict[int, float] | None = None) -> None:
         """Apply one velocity command (m/s, world frame) for one control period."""
         target = self.target_for(data, velocity, hold)
-        # One DLS step per period is enough: targets are at most a few cm away, and the next period starts
-        # from the measured hand position, so a residual never accumulates.
+        # One DLS step per period is enough: targets are at most a few cm from the hand, and each period starts
+        # again from the measured joints.
         dq, _ = self._dls_step(data, target)
         data.ctrl[self.act] = np.clip(data.qpos[self.qadr] + dq, self.q_low, self.q_high)
         mujoco.mj_step(self.model, data, nstep=self.n_substeps)

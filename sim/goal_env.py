@@ -172,6 +172,7 @@ class TabletopGoalEnv(gym.Env):
         if self._hold:
             start[2] = self.cfg.hand_height
         self.controller.place(self.data, start)
+        self.controller.reset(self.data)
         self._reset_objects()
         mujoco.mj_forward(self.model, self.data)
         goal = options.get("goal")
