@@ -78,8 +78,20 @@ def select_gl_backend(candidates: tuple[str, ...] | None = None) -> str:
 
 select_gl_backend()
 
+import atexit  # noqa: E402
+import weakref  # noqa: E402
+
 import mujoco  # noqa: E402  (after the backend is chosen, on purpose)
 import numpy as np  # noqa: E402
+
+_open_renderers: "weakref.WeakSet[CameraRenderer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_renderers() -> None:
+    # Freeing a GL context during interpreter teardown fails noisily (OSMesa), so close them while Python is whole.
+    for renderer in list(_open_renderers):
+        renderer.close()
 
 
 class CameraRenderer:
@@ -99,6 +111,7 @@ class CameraRenderer:
         for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION,
                      mujoco.mjtRndFlag.mjRND_SKYBOX):
             flags[flag] = 0
+        _open_renderers.add(self)
 
     def render(self, data: mujoco.MjData) -> np.ndarray:
         self._renderer.update_scene(data, self.camera)
