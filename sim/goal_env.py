@@ -39,7 +39,8 @@ class TaskConfig:
         default=0.06, metadata=spec("hold the hand at this height (m) and act in x, y only; null: act in x, y, z"))
     hand_goal_margin: float = field(default=0.02, metadata=spec("hand goals keep this far inside the workspace, m",
                                                                 range=(0.0, 0.5)))
-    random_start: bool = field(default=False, metadata=spec("start each episode with the hand at a random position"))
+    random_start: bool = field(default=False, metadata=spec(
+        "start each episode in a random state (hand, and puck for push) instead of the home state"))
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig,
                                                metadata=spec("domain randomisation"))
 

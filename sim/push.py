@@ -66,7 +66,14 @@ class PushEnv(TabletopGoalEnv):
         return np.concatenate([self.hand_position()[:2], self.puck_position()[:2]])
 
     def _reset_objects(self):
-        self._set_puck(self.data, self.cfg.puck_start)
+        puck = np.asarray(self.cfg.puck_start, float)
+        if self.cfg.random_start:  # anywhere in the goal region, clear of the hand
+            hand = self.hand_position()[:2]
+            for _ in range(1000):
+                puck = self.np_random.uniform(self.cfg.puck_goal_low, self.cfg.puck_goal_high)
+                if np.linalg.norm(puck - hand) > self.cfg.puck_radius + 0.03:
+                    break
+        self._set_puck(self.data, puck)
 
     def _sample_goal(self) -> np.ndarray:
         clearance = self.cfg.puck_radius + 0.03  # hand goal never inside the goal puck
