@@ -1,0 +1,188 @@
+"""The convolutional beta-VAE that turns camera images into the small latents RIG works in.
+
+Encoder: strided 4x4 convolutions halve the image (48 -> 24 -> 12 -> 6 -> 3, or 84 -> 42 -> 21 -> 10 -> 5), then
+linear heads give the mean and log-variance of q(z | x). Decoder: the mirror image with transposed convolutions
+and a sigmoid. Loss: squared error summed over pixels plus beta times the KL divergence to N(0, I) (Higgins et
+al. 2017). RIG uses the encoder *mean* as the state and goal latent.
+
+Checkpoints are a safetensors file (weights and the fitted latent prior; never pickled code) with a YAML
+config beside it. Loading checks the config against the file and every tensor's shape, and refuses a mismatch
+with a message that says which.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from rigbot import config
+from rigbot.config import ConfigError, spec
+from rigbot.perception.latent_prior import LatentPrior
+from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
+
+
+@dataclass
+class VAEConfig:
+    """Architecture and objective of the beta-VAE."""
+
+    image_size: Literal[48, 84] = field(default=48, metadata=spec("input side, pixels (RIG used 48 and 84)"))
+    latent_dim: int = field(default=16, metadata=spec("latent size (RIG: 4 to 16)", range=(4, 64)))
+    beta: float = field(default=2.0, metadata=spec("weight of the KL term", range=(0.0, 1000.0)))
+    channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64],
+                                metadata=spec("channels of the four convolution layers", length=4))
+
+
+def _spatial_sizes(size: int, layers: int) -> list[int]:
+    sizes = [size]
+    for _ in range(layers):
+        sizes.append((sizes[-1] + 2 - 4) // 2 + 1)  # kernel 4, stride 2, padding 1
+    return sizes
+
+
+class ConvVAE(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = [3, *cfg.channels]
+        self.sizes = _spatial_sizes(cfg.image_size, len(cfg.channels))
+        enc = []
+        for a, b in zip(ch[:-1], ch[1:]):
+            enc += [nn.Conv2d(a, b, 4, 2, 1), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc, nn.Flatten())
+        flat = ch[-1] * self.sizes[-1] ** 2
+        self.to_mean = nn.Linear(flat, cfg.latent_dim)
+        self.to_logvar = nn.Linear(flat, cfg.latent_dim)
+        self.from_latent = nn.Linear(cfg.latent_dim, flat)
+        dec = []
+        rev = ch[::-1]
+        for i, (a, b) in enumerate(zip(rev[:-1], rev[1:])):
+            size_in, size_out = self.sizes[-1 - i], self.sizes[-2 - i]
+            dec.append(nn.ConvTranspose2d(a, b, 4, 2, 1, output_padding=size_out - 2 * size_in))
+            dec.append(nn.ReLU() if i < len(rev) - 2 else nn.Sigmoid())
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.to_mean(h), self.to_logvar(h).clamp(-10.0, 10.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        c = self.cfg.channels[-1]
+        s = self.sizes[-1]
+        return self.decoder(self.from_latent(z).view(-1, c, s, s))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if self.training else mean
+        return self.decode(z), mean, logvar
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, reconstruction, KL), each averaged over the batch; reconstruction summed over pixels."""
+        recon, mean, logvar = self(x)
+        rec = ((recon - x) ** 2).flatten(1).sum(1).mean()
+        kl = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(1)).mean()
+        return rec + self.cfg.beta * kl, rec, kl
+
+
+class Encoder:
+    """What the policy and the nodes use: uint8 RGB images in, encoder-mean latents out (numpy, no gradients)."""
+
+    def __init__(self, vae: ConvVAE, prior: LatentPrior, preprocess: PreprocessConfig):
+        self.vae = vae.eval()
+        self.prior = prior
+        self.preprocess = preprocess
+
+    @property
+    def latent_dim(self) -> int:
+        return self.vae.cfg.latent_dim
+
+    @torch.inference_mode()
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Model-sized RGB uint8 images (N x H x W x 3, or one image) -> float32 latents (N x latent_dim)."""
+        x = torch.from_numpy(to_model_input(images))
+        size = self.vae.cfg.image_size
+        if x.shape[-1] != size or x.shape[-2] != size:
+            raise ValueError(f"the encoder takes {size} x {size} images, got {x.shape[-1]} x {x.shape[-2]}; "
+                             "run them through perception.preprocessing.preprocess first")
+        return self.vae.encode(x)[0].numpy()
+
+    @torch.inference_mode()
+    def decode(self, latents: np.ndarray) -> np.ndarray:
+        """Latents -> RGB uint8 images (N x H x W x 3)."""
+        x = self.vae.decode(torch.as_tensor(np.asarray(latents, np.float32)).reshape(-1, self.latent_dim))
+        return (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------------------
+
+WEIGHTS, CONFIG = "vae.safetensors", "vae.yaml"
+
+
+def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, preprocess: PreprocessConfig,
+                    info: dict | None = None) -> Path:
+    """Write weights + prior (safetensors) and config (YAML), each atomically (temp file, then rename)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = {"vae": config.to_dict(vae.cfg), "preprocess": config.to_dict(preprocess), "info": info or {}}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
+    tensors["prior.mean"] = torch.as_tensor(prior.mean, dtype=torch.float64)
+    tensors["prior.cov"] = torch.as_tensor(prior.cov, dtype=torch.float64)
+    tmp = directory / f".{WEIGHTS}.tmp{os.getpid()}"
+    save_file(tensors, str(tmp), metadata={"rigbot_vae_config": json.dumps(cfg["vae"], sort_keys=True)})
+    os.replace(tmp, directory / WEIGHTS)
+    tmp = directory / f".{CONFIG}.tmp{os.getpid()}"
+    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    os.replace(tmp, directory / CONFIG)
+    return directory
+
+
+def load_checkpoint(directory: str | Path) -> Encoder:
+    """The encoder (VAE + prior + preprocessing) saved in ``directory``; refuses files that do not match."""
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    weights, cfg_path = directory / WEIGHTS, directory / CONFIG
+    for p in (weights, cfg_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing; a VAE checkpoint folder holds {WEIGHTS} and {CONFIG}")
+    try:
+        raw = yaml.safe_load(cfg_path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict) or "vae" not in raw:
+        raise ConfigError(f"{cfg_path}: not a rigbot VAE config (no 'vae' section)")
+    vae_cfg = config.from_dict(VAEConfig, raw["vae"], source=str(cfg_path), prefix="vae.")
+    pre_cfg = config.from_dict(PreprocessConfig, raw.get("preprocess") or {}, source=str(cfg_path), prefix="preprocess.")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            saved = json.loads((f.metadata() or {}).get("rigbot_vae_config", "null"))
+        tensors = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{weights}: not a readable safetensors file ({e})") from None
+    if saved != json.loads(json.dumps(config.to_dict(vae_cfg), sort_keys=True)):
+        raise ValueError(f"{weights} was saved with VAE config {saved}, but {cfg_path} says "
+                         f"{config.to_dict(vae_cfg)}; they must match")
+    vae = ConvVAE(vae_cfg)
+    expected = vae.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise ValueError(f"{weights}: tensors missing for this config: {', '.join(missing[:5])}")
+    for name, t in expected.items():
+        if tensors[name].shape != t.shape:
+            raise ValueError(f"{weights}: tensor {name} has shape {tuple(tensors[name].shape)}, "
+                             f"the config needs {tuple(t.shape)}")
+    for name in ("prior.mean", "prior.cov"):
+        if name not in tensors:
+            raise ValueError(f"{weights}: no fitted latent prior ({name}) in the checkpoint")
+    vae.load_state_dict({k: tensors[k] for k in expected})
+    prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
+    if prior.dim != vae_cfg.latent_dim:
+        raise ValueError(f"{weights}: prior has {prior.dim} dimensions, the VAE {vae_cfg.latent_dim}")
+    return Encoder(vae, prior, pre_cfg)
