@@ -35,7 +35,7 @@ class VAEConfig:
 
     image_size: Literal[48, 84] = field(default=48, metadata=spec("input side, pixels (RIG used 48 and 84)"))
     latent_dim: int = field(default=16, metadata=spec("latent size (RIG: 4 to 16)", range=(4, 64)))
-    beta: float = field(default=2.0, metadata=spec("weight of the KL term", range=(0.0, 1000.0)))
+    beta: float = field(default=0.5, metadata=spec("weight of the KL term", range=(0.0, 1000.0)))
     channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64],
                                 metadata=spec("channels of the four convolution layers", length=4))
 

@@ -11,6 +11,9 @@ EPILOG = """examples:
   rigbot show reach                  goal image + a random rollout of the reach task, as PNG and GIF
   rigbot show push --randomize       the same for push, with domain randomisation
   rigbot config push > push.yaml     a task config with every key documented, to edit and pass back
+  rigbot cameras list                the RealSense and USB cameras attached, with the names to open them by
+  rigbot collect reach --frames 10000 --out data/reach      exploration frames for the VAE
+  rigbot vae train --data data/reach --out checkpoints/vae  train the image encoder; see vae_grid.png
   rigbot doctor                      what works on this machine (rendering, ROS 2, cameras, torch)
 """
 
@@ -84,6 +87,27 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_cameras(args) -> int:
+    """List the cameras attached, each with the spec that opens it (see rigbot.perception.camera.open_camera)."""
+    from rigbot.perception.opencv_camera import list_video_devices
+
+    try:
+        from rigbot.perception.realsense_camera import list_realsense_devices
+        realsense = list_realsense_devices()
+        print(f"RealSense cameras: {len(realsense) or 'no RealSense camera attached'}")
+    except (ImportError, RuntimeError) as e:  # e.g. libusb missing: say so, and still list the others
+        realsense = []
+        print(f"RealSense cameras: pyrealsense2 cannot be used ({type(e).__name__}: {e})")
+    for d in realsense:
+        usb_note = "  (USB 2: use a USB 3 port for full resolution and frame rate)" if d.usb_type.startswith("2") else ""
+        print(f"  realsense:{d.serial}  {d.name}, firmware {d.firmware}, USB {d.usb_type}{usb_note}")
+    video = list_video_devices()
+    print(f"OpenCV video devices: {len(video) or 'none attached (no /dev/video*)'}")
+    for d in video:
+        print(f"  opencv:{d.index}  {d.path}  {d.name}")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     """Report what works here: rendering, ROS 2, cameras, torch."""
     import importlib
@@ -125,6 +149,36 @@ def cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_collect(args) -> int:
+    """Random exploration of a twin task, stored as a frame dataset."""
+    from rigbot.perception.collect import collect
+
+    writer = collect(args.task, args.frames, args.out, seed=args.seed, episode_steps=args.episode_steps,
+                     image_size=args.image_size, randomize=args.randomize, robot=args.robot)
+    print(f"{writer.frames_written} frames written to {args.out} (format: rigbot.perception.frame_dataset)")
+    return 0
+
+
+def cmd_vae_train(args) -> int:
+    """Train the beta-VAE on a frame dataset."""
+    from rigbot import config
+    from rigbot.perception.frame_dataset import load_frames, read_meta
+    from rigbot.perception.vae import VAEConfig
+    from rigbot.perception.vae_training import train_vae
+
+    meta = read_meta(args.data)
+    cfg = config.validate(VAEConfig(image_size=meta["image_size"], latent_dim=args.latent_dim, beta=args.beta),
+                          source="command line")
+    data = load_frames(args.data, max_frames=args.max_frames)
+    print(f"training a beta-VAE (latent {cfg.latent_dim}, beta {cfg.beta}) on {len(data['images'])} frames "
+          f"of {args.data}")
+    history = train_vae(data["images"], args.out, cfg, epochs=args.epochs, batch_size=args.batch_size,
+                        lr=args.lr, seed=args.seed)
+    print(f"held-out reconstruction MSE {history['val_mse'][-1]:.5f}; checkpoint in {args.out}; "
+          f"look at {Path(args.out) / 'vae_grid.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rigbot", description="Visual goal reaching for robot arms: a MuJoCo twin, RIG, and ROS 2 nodes.",
@@ -141,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=30, metavar="N", help="rollout length in control steps (default 30)")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("cameras", help="list the cameras attached (RealSense, USB video devices)",
+                       description="Cameras rigbot can read: Intel RealSense through pyrealsense2, and video devices "
+                                   "through OpenCV. Each line starts with the name that opens it.")
+    cameras = p.add_subparsers(dest="cameras_command", metavar="ACTION", required=True)
+    cameras.add_parser("list", help="list what is attached",
+                       description="List the RealSense cameras (name, serial, firmware, USB type) and the "
+                                   "/dev/video* devices attached now, and say so when there are none.")
+    p.set_defaults(func=cmd_cameras)
+
     p = sub.add_parser("config", help="print a documented default config (task or robot) to start from",
                        description="Print a YAML config with every key, its type, range and meaning. Save it, edit "
                                    "it, and pass it back with --config (tasks) or --robot (robot).")
@@ -150,6 +213,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check rendering, ROS 2, cameras and torch on this machine",
                        description="Try each part rigbot relies on and say what works and what does not.")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("collect", help="record random exploration of a twin task, for VAE training",
+                       description="Reset the twin to random states and take random velocity commands, recording "
+                                   "every camera frame with its true state into an append-only dataset folder.")
+    _add_env_args(p)
+    p.set_defaults(image_size=48)
+    p.add_argument("--frames", type=int, default=10000, help="frames to record (default 10000)")
+    p.add_argument("--episode-steps", type=int, default=10, help="random steps after each reset (default 10)")
+    p.add_argument("--out", default="data/reach", metavar="DIR", help="dataset folder; appended to if it exists")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("vae", help="train the beta-VAE that encodes camera images",
+                       description="Train the image encoder on a dataset made by 'rigbot collect'.")
+    vae = p.add_subparsers(dest="vae_command", metavar="ACTION", required=True)
+    t = vae.add_parser("train", help="train on a frame dataset; writes a checkpoint and vae_grid.png",
+                       description="Train a convolutional beta-VAE with a held-out split; writes vae.safetensors, "
+                                   "vae.yaml and vae_grid.png (originals / reconstructions / prior samples).")
+    t.add_argument("--data", required=True, metavar="DIR", help="dataset folder from 'rigbot collect'")
+    t.add_argument("--out", default="checkpoints/vae", metavar="DIR", help="checkpoint folder")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--latent-dim", type=int, default=16, help="latent size, 4 to 64 (default 16)")
+    t.add_argument("--beta", type=float, default=0.5, help="weight of the KL term (default 0.5)")
+    t.add_argument("--max-frames", type=int, help="use at most this many frames")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_vae_train)
     return parser
 
 

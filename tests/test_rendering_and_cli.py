@@ -96,3 +96,17 @@ def test_packages_live_under_the_rigbot_namespace():
         for init in (REPO / folder).rglob("__init__.py"):
             pkg = "rigbot." + ".".join(init.parent.relative_to(REPO).parts)
             assert f'"{pkg}"' in pyproject, f"{pkg} is not listed in pyproject.toml's packages"
+
+
+def test_collect_then_vae_train_from_the_command_line(tmp_path):
+    data, ckpt = tmp_path / "data", tmp_path / "vae"
+    proc = rigbot("collect", "reach", "--frames", "120", "--out", str(data))
+    assert proc.returncode == 0, proc.stderr
+    assert "120 frames written" in proc.stdout
+    proc = rigbot("vae", "train", "--data", str(data), "--out", str(ckpt), "--epochs", "1", "--latent-dim", "3")
+    assert proc.returncode == 2 and "command line: vae.latent_dim" not in proc.stderr
+    assert "latent_dim: 3 is out of range [4, 64]" in proc.stderr
+    proc = rigbot("vae", "train", "--data", str(data), "--out", str(ckpt), "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert {"vae.safetensors", "vae.yaml", "vae_grid.png"} <= {p.name for p in ckpt.iterdir()}
+    assert cv2.imread(str(ckpt / "vae_grid.png")).shape[0] > 200
