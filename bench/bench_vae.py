@@ -1,0 +1,73 @@
+"""VAE quality and speed on the twin's reach task.
+
+    python bench/bench_vae.py [--frames 10000] [--epochs 20] [--out bench/results/vae]
+
+Collects exploration frames (48 x 48), trains the beta-VAE, and prints: held-out reconstruction error; the
+Spearman rank correlation between latent distance (encoder means) and true hand distance over random held-out
+pairs (target >= 0.9); encoder latency at batch 1 on one thread (target p50 <= 0.5 ms, p99 <= 2 ms); and
+training images/s.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rigbot.perception.collect import collect
+from rigbot.perception.frame_dataset import load_frames
+from rigbot.perception.vae import VAEConfig, load_checkpoint
+from rigbot.perception.vae_training import evaluate, train_vae
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--beta", type=float, default=0.5)
+    parser.add_argument("--latent-dim", type=int, default=16)
+    parser.add_argument("--out", default="bench/results/vae")
+    args = parser.parse_args()
+    out = Path(args.out)
+    data_dir = out / "data"
+    if not (data_dir / "meta.yaml").exists():
+        collect("reach", args.frames, data_dir, seed=0)
+    data = load_frames(data_dir, max_frames=args.frames)
+    n_test = len(data["images"]) // 10
+    train, test = data["images"][:-n_test], data["images"][-n_test:]
+    hands = data["observations"][-n_test:, :3]
+    history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta),
+                        epochs=args.epochs, seed=0)
+    enc = load_checkpoint(out / "vae")
+    z = enc.encode(test)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, n_test, (2, 20000))
+    keep = i != j
+    rho = spearman(np.linalg.norm(z[i] - z[j], axis=1)[keep], np.linalg.norm(hands[i] - hands[j], axis=1)[keep])
+
+    torch.set_num_threads(1)
+    one = test[:1]
+    for _ in range(100):
+        enc.encode(one)
+    times = []
+    for k in range(2000):
+        t = time.perf_counter()
+        enc.encode(test[k % n_test:k % n_test + 1])
+        times.append(time.perf_counter() - t)
+    p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+    print(f"frames: {len(train)} train, {n_test} held out (reach, 48x48)")
+    print(f"held-out reconstruction MSE: {evaluate(enc.vae, test):.5f} (per pixel channel, 0..1 scale)")
+    print(f"Spearman(latent distance, hand distance): {rho:.3f}   target >= 0.9")
+    print(f"encoder latency, batch 1, 1 thread: p50 {p50:.3f} ms, p99 {p99:.3f} ms   target p50 <= 0.5, p99 <= 2")
+    print(f"training: median {np.median(history['images_per_s']):.0f} images/s")
+
+
+if __name__ == "__main__":
+    main()
