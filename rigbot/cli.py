@@ -99,7 +99,7 @@ def cmd_cameras(args) -> int:
         realsense = []
         print(f"RealSense cameras: pyrealsense2 cannot be used ({type(e).__name__}: {e})")
     for d in realsense:
-        usb_note = "  (USB 2: use a USB 3 port for full resolution and frame rate)" if d.usb_type.startswith("2") else ""
+        usb_note = "  (USB 2: a USB 3 port gives full resolution and frame rate)" if d.usb_type.startswith("2") else ""
         print(f"  realsense:{d.serial}  {d.name}, firmware {d.firmware}, USB {d.usb_type}{usb_note}")
     video = list_video_devices()
     print(f"OpenCV video devices: {len(video) or 'none attached (no /dev/video*)'}")
