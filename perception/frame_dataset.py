@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from rigbot.config import ConfigError, read_yaml
+from rigbot.files import atomic_write, atomic_write_text
+
 FORMAT_VERSION = 1
 FIELDS = ("images", "observations", "achieved_goals", "episodes", "steps")
 _CHUNK = re.compile(r"chunk_(\d{6})\.npz$")
@@ -54,7 +57,7 @@ class FrameWriter:
                     raise DatasetError(f"{meta_path}: {key} is {old.get(key)!r}; cannot append frames with "
                                        f"{key} {meta.get(key)!r} to it")
         else:
-            _atomic_write_text(meta_path, yaml.safe_dump(meta, sort_keys=False))
+            atomic_write_text(meta_path, yaml.safe_dump(meta, sort_keys=False))
         existing = _chunks(self.folder)
         self.next_chunk = int(_CHUNK.search(existing[-1].name).group(1)) + 1 if existing else 0
         self.next_episode = 0
@@ -82,13 +85,7 @@ class FrameWriter:
             "episodes": np.asarray(self._buffer["episodes"], np.int64),
             "steps": np.asarray(self._buffer["steps"], np.int64),
         }
-        path = self.folder / f"chunk_{self.next_chunk:06d}.npz"
-        tmp = self.folder / f".{path.stem}.tmp{os.getpid()}.npz"
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(self.folder / f"chunk_{self.next_chunk:06d}.npz", lambda tmp: _write_npz(tmp, arrays))
         self.next_chunk += 1
         self.frames_written += len(arrays["images"])
         self._buffer = {k: [] for k in FIELDS}
@@ -104,10 +101,11 @@ class FrameWriter:
         return False
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename makes it visible
 
 
 def read_meta(folder: str | Path) -> dict:
@@ -115,9 +113,9 @@ def read_meta(folder: str | Path) -> dict:
     if not path.is_file():
         raise DatasetError(f"{path}: missing; is {folder} a rigbot dataset (made by 'rigbot collect')?")
     try:
-        meta = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise DatasetError(f"{path}: not valid YAML: {e}") from None
+        meta = read_yaml(path)
+    except ConfigError as e:
+        raise DatasetError(str(e)) from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise DatasetError(f"{path}: not a rigbot dataset of format version {FORMAT_VERSION}")
     return meta

@@ -12,7 +12,6 @@ with a message that says which.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from torch import nn
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
+from rigbot.files import atomic_write, atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
 
@@ -134,12 +134,9 @@ def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, pre
     tensors = {k: v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
     tensors["prior.mean"] = torch.as_tensor(prior.mean, dtype=torch.float64)
     tensors["prior.cov"] = torch.as_tensor(prior.cov, dtype=torch.float64)
-    tmp = directory / f".{WEIGHTS}.tmp{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"rigbot_vae_config": json.dumps(cfg["vae"], sort_keys=True)})
-    os.replace(tmp, directory / WEIGHTS)
-    tmp = directory / f".{CONFIG}.tmp{os.getpid()}"
-    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    os.replace(tmp, directory / CONFIG)
+    metadata = {"rigbot_vae_config": json.dumps(cfg["vae"], sort_keys=True)}
+    atomic_write(directory / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    atomic_write_text(directory / CONFIG, yaml.safe_dump(cfg, sort_keys=False))
     return directory
 
 
@@ -152,10 +149,7 @@ def load_checkpoint(directory: str | Path) -> Encoder:
     for p in (weights, cfg_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: missing; a VAE checkpoint folder holds {WEIGHTS} and {CONFIG}")
-    try:
-        raw = yaml.safe_load(cfg_path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{cfg_path}: not valid YAML: {e}") from None
+    raw = config.read_yaml(cfg_path)
     if not isinstance(raw, dict) or "vae" not in raw:
         raise ConfigError(f"{cfg_path}: not a rigbot VAE config (no 'vae' section)")
     vae_cfg = config.from_dict(VAEConfig, raw["vae"], source=str(cfg_path), prefix="vae.")

@@ -40,7 +40,6 @@ def _make_env(args):
 
 def cmd_show(args) -> int:
     """Render the task's goal image and a short random-action rollout."""
-    import numpy as np
 
     from rigbot import media
 

@@ -157,15 +157,20 @@ def validate(obj: T, source: str | None = None) -> T:
     return from_dict(type(obj), to_dict(obj), source=source)
 
 
-def load(path: str | Path, cls: type[T]) -> T:
-    """Read a YAML file into ``cls``; any problem is a ConfigError naming the file (and key)."""
+def read_yaml(path: str | Path) -> Any:
+    """The data in a YAML file; a missing or malformed file is a ConfigError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+
+
+def load(path: str | Path, cls: type[T]) -> T:
+    """Read a YAML file into ``cls``; any problem is a ConfigError naming the file (and key)."""
+    data = read_yaml(path)
     return from_dict(cls, {} if data is None else data, source=str(path))
 
 

@@ -5,11 +5,12 @@ written to a temporary name and renamed, so a reader never sees half a file.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from rigbot.files import atomic_write
 
 
 def upscale(image: np.ndarray, height: int) -> np.ndarray:
@@ -38,22 +39,8 @@ def panel(images: list[np.ndarray], labels: list[str], height: int = 240) -> np.
     return np.hstack(out)
 
 
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        if not write(str(tmp)):
-            raise OSError(f"OpenCV could not write {path}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def write_png(path: str | Path, image: np.ndarray) -> Path:
-    return _atomic(Path(path), lambda p: cv2.imwrite(p, np.ascontiguousarray(image[..., ::-1])))
+    return atomic_write(path, lambda tmp: cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1])))
 
 
 def write_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
@@ -62,7 +49,7 @@ def write_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> 
     anim.frames = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
     anim.durations = [int(round(1000 / fps))] * len(frames)
     anim.loop_count = 0
-    return _atomic(Path(path), lambda p: cv2.imwriteanimation(p, anim))
+    return atomic_write(path, lambda tmp: cv2.imwriteanimation(str(tmp), anim))
 
 
 def read_image(path: str | Path) -> np.ndarray:

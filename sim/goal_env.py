@@ -10,8 +10,7 @@ separate MjData, so the running episode is not disturbed. ``goal_image`` is the 
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 

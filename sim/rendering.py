@@ -55,9 +55,8 @@ def select_gl_backend(candidates: tuple[str, ...] | None = None) -> str:
         candidates = tuple(b.strip() for b in listed.split(",") if b.strip()) or HEADLESS_BACKENDS
     chosen = os.environ.get("MUJOCO_GL")
     if chosen:
-        os.environ.setdefault("PYOPENGL_PLATFORM", chosen if chosen in HEADLESS_BACKENDS else "")
-        if not os.environ["PYOPENGL_PLATFORM"]:
-            del os.environ["PYOPENGL_PLATFORM"]
+        if chosen in HEADLESS_BACKENDS:
+            os.environ.setdefault("PYOPENGL_PLATFORM", chosen)
         return chosen
     if "mujoco" in sys.modules:
         warnings.warn("mujoco was imported before rigbot.sim chose an OpenGL backend; if rendering fails, "
