@@ -11,7 +11,6 @@ with a message that says which.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,14 +18,14 @@ from typing import Literal
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
-from rigbot.files import atomic_write, atomic_write_text
+from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
+from rigbot.weights import load_weights, save_weights
 
 
 @dataclass
@@ -122,7 +121,7 @@ class Encoder:
 
 # ---- checkpoints --------------------------------------------------------------------------------------------
 
-WEIGHTS, CONFIG = "vae.safetensors", "vae.yaml"
+WEIGHTS, CONFIG, TAG = "vae.safetensors", "vae.yaml", "rigbot_vae_config"
 
 
 def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, preprocess: PreprocessConfig,
@@ -131,19 +130,16 @@ def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, pre
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cfg = {"vae": config.to_dict(vae.cfg), "preprocess": config.to_dict(preprocess), "info": info or {}}
-    tensors = {k: v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
+    tensors = dict(vae.state_dict())
     tensors["prior.mean"] = torch.as_tensor(prior.mean, dtype=torch.float64)
     tensors["prior.cov"] = torch.as_tensor(prior.cov, dtype=torch.float64)
-    metadata = {"rigbot_vae_config": json.dumps(cfg["vae"], sort_keys=True)}
-    atomic_write(directory / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    save_weights(directory / WEIGHTS, tensors, cfg["vae"], TAG)
     atomic_write_text(directory / CONFIG, yaml.safe_dump(cfg, sort_keys=False))
     return directory
 
 
 def load_checkpoint(directory: str | Path) -> Encoder:
     """The encoder (VAE + prior + preprocessing) saved in ``directory``; refuses files that do not match."""
-    from safetensors import safe_open
-
     directory = Path(directory)
     weights, cfg_path = directory / WEIGHTS, directory / CONFIG
     for p in (weights, cfg_path):
@@ -154,28 +150,10 @@ def load_checkpoint(directory: str | Path) -> Encoder:
         raise ConfigError(f"{cfg_path}: not a rigbot VAE config (no 'vae' section)")
     vae_cfg = config.from_dict(VAEConfig, raw["vae"], source=str(cfg_path), prefix="vae.")
     pre_cfg = config.from_dict(PreprocessConfig, raw.get("preprocess") or {}, source=str(cfg_path), prefix="preprocess.")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            saved = json.loads((f.metadata() or {}).get("rigbot_vae_config", "null"))
-        tensors = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for damaged files
-        raise ValueError(f"{weights}: not a readable safetensors file ({e})") from None
-    if saved != json.loads(json.dumps(config.to_dict(vae_cfg), sort_keys=True)):
-        raise ValueError(f"{weights} was saved with VAE config {saved}, but {cfg_path} says "
-                         f"{config.to_dict(vae_cfg)}; they must match")
     vae = ConvVAE(vae_cfg)
-    expected = vae.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise ValueError(f"{weights}: tensors missing for this config: {', '.join(missing[:5])}")
-    for name, t in expected.items():
-        if tensors[name].shape != t.shape:
-            raise ValueError(f"{weights}: tensor {name} has shape {tuple(tensors[name].shape)}, "
-                             f"the config needs {tuple(t.shape)}")
-    for name in ("prior.mean", "prior.cov"):
-        if name not in tensors:
-            raise ValueError(f"{weights}: no fitted latent prior ({name}) in the checkpoint")
-    vae.load_state_dict({k: tensors[k] for k in expected})
+    tensors = load_weights(weights, config.to_dict(vae_cfg), TAG, vae.state_dict(), extra=("prior.mean", "prior.cov"),
+                           cfg_source=str(cfg_path))
+    vae.load_state_dict({k: tensors[k] for k in vae.state_dict()})
     prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
     if prior.dim != vae_cfg.latent_dim:
         raise ValueError(f"{weights}: prior has {prior.dim} dimensions, the VAE {vae_cfg.latent_dim}")

@@ -85,6 +85,29 @@ def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int =
     return history
 
 
+def finetune(encoder: Encoder, images: np.ndarray, epochs: int = 1, batch_size: int = 128, lr: float = 3e-4,
+             rng: np.random.Generator | None = None) -> float:
+    """Go on training ``encoder``'s VAE on new ``images`` (RIG's online fine-tuning), then refit its prior.
+
+    Returns the mean training loss of the last epoch. The encoder is updated in place.
+    """
+    vae = encoder.vae
+    opt = torch.optim.Adam(vae.parameters(), lr=lr)
+    rng = rng or np.random.default_rng()
+    for _ in range(epochs):
+        vae.train()
+        losses = []
+        for x in _batches(images, batch_size, rng):
+            loss = vae.loss(x)[0]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    vae.eval()
+    encoder.prior = LatentPrior.fit(encode_all(vae, images))
+    return float(np.mean(losses))
+
+
 def write_grid(encoder: Encoder, originals: np.ndarray, path: Path, rng: np.random.Generator) -> Path:
     """Three rows: held-out originals, their reconstructions, and decoded samples of the fitted prior."""
     recon = encoder.decode(encoder.encode(originals))
