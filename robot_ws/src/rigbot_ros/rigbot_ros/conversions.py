@@ -1,0 +1,148 @@
+"""ROS messages <-> numpy, written out here because cv_bridge is a C++ package that pip cannot install.
+
+Every decoder checks the message before trusting its bytes and raises ``BadMessageError`` saying what is wrong.
+
+Latents travel as ``sensor_msgs/Image`` with encoding ``32FC1``, 1 row x latent_dim columns: a standard message
+that has a header (the camera image's stamp and frame, so ages can be checked downstream), carries float32
+values without copying them into float64, and that every ROS tool (echo, bag, plot) already understands.
+``std_msgs/Float32MultiArray`` has no header, and a custom message would need a rosidl build on every machine.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+
+class BadMessageError(ValueError):
+    """A message rigbot refuses to act on; the text says what is wrong with it."""
+
+
+# bytes per pixel, and how to get RGB from them
+_COLOR_ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+LATENT_ENCODING = "32FC1"
+
+
+# ---- time -----------------------------------------------------------------------------------------------------
+def to_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def to_stamp(seconds: float) -> Time:
+    sec = math.floor(seconds)
+    return Time(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+
+
+def header(stamp: Time | float, frame_id: str) -> Header:
+    return Header(stamp=to_stamp(stamp) if isinstance(stamp, (int, float)) else stamp, frame_id=frame_id)
+
+
+# ---- images ---------------------------------------------------------------------------------------------------
+def image_to_rgb(msg: Image, max_side: int = 8192) -> np.ndarray:
+    """An 8-bit colour (rgb8, bgr8, rgba8, bgra8) or mono8 image message as H x W x 3 RGB uint8."""
+    enc = msg.encoding.lower()
+    if enc not in _COLOR_ENCODINGS:
+        raise BadMessageError(f"image encoding {msg.encoding!r} is not supported; send one of "
+                              f"{', '.join(_COLOR_ENCODINGS)}")
+    channels = _COLOR_ENCODINGS[enc]
+    h, w, step = msg.height, msg.width, msg.step
+    if h == 0 or w == 0:
+        raise BadMessageError(f"image is empty ({w} x {h} pixels)")
+    if h > max_side or w > max_side:
+        raise BadMessageError(f"image of {w} x {h} pixels is larger than {max_side} on a side")
+    if step < w * channels:
+        raise BadMessageError(f"image step {step} is less than width x bytes per pixel ({w} x {channels})")
+    size = len(msg.data)
+    if size != step * h:
+        raise BadMessageError(f"image data has {size} bytes; a {w} x {h} {enc} image with step {step} has "
+                              f"{step * h}")
+    buf = np.frombuffer(msg.data, np.uint8).reshape(h, step)[:, : w * channels].reshape(h, w, channels)
+    if enc == "mono8":
+        return np.repeat(buf, 3, axis=2)
+    rgb = buf[..., :3]
+    if enc.startswith("bgr"):
+        rgb = rgb[..., ::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def rgb_to_image(rgb: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
+    """An H x W x 3 uint8 RGB array as an rgb8 image message."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected H x W x 3 uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    h, w = rgb.shape[:2]
+    msg = Image(header=header(stamp, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3)
+    msg.data = np.ascontiguousarray(rgb).tobytes()
+    return msg
+
+
+# ---- latents --------------------------------------------------------------------------------------------------
+def latent_to_image(z: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
+    z = np.ascontiguousarray(np.asarray(z, np.float32).ravel())
+    msg = Image(header=header(stamp, frame_id), height=1, width=len(z), encoding=LATENT_ENCODING,
+                is_bigendian=0, step=4 * len(z))
+    msg.data = z.astype("<f4").tobytes()
+    return msg
+
+
+def image_to_latent(msg: Image, dim: int | None = None) -> np.ndarray:
+    if msg.encoding != LATENT_ENCODING or msg.height != 1:
+        raise BadMessageError(f"a latent is a 1-row {LATENT_ENCODING} image, got a {msg.height}-row "
+                              f"{msg.encoding!r} image")
+    if len(msg.data) != 4 * msg.width or msg.step != 4 * msg.width:
+        raise BadMessageError(f"latent of width {msg.width} carries {len(msg.data)} bytes, step {msg.step}")
+    if dim is not None and msg.width != dim:
+        raise BadMessageError(f"latent has {msg.width} numbers, expected {dim}")
+    z = np.frombuffer(msg.data, "<f4" if not msg.is_bigendian else ">f4").astype(np.float32)
+    if not np.all(np.isfinite(z)):
+        raise BadMessageError("latent is not finite")
+    return z
+
+
+# ---- commands and poses ---------------------------------------------------------------------------------------
+def twist(linear, angular, stamp: Time | float, frame_id: str) -> TwistStamped:
+    msg = TwistStamped(header=header(stamp, frame_id))
+    msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in linear)
+    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = (float(v) for v in angular)
+    return msg
+
+
+def twist_arrays(msg: TwistStamped) -> tuple[np.ndarray, np.ndarray]:
+    lin, ang = msg.twist.linear, msg.twist.angular
+    return np.array([lin.x, lin.y, lin.z]), np.array([ang.x, ang.y, ang.z])
+
+
+def pose(position, stamp: Time | float, frame_id: str, quaternion_xyzw=(0.0, 0.0, 0.0, 1.0)) -> PoseStamped:
+    msg = PoseStamped(header=header(stamp, frame_id))
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in position)
+    o = msg.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion_xyzw)
+    return msg
+
+
+def position(msg) -> np.ndarray:
+    """x, y, z of a PoseStamped or PointStamped."""
+    p = msg.pose.position if hasattr(msg, "pose") else msg.point
+    return np.array([p.x, p.y, p.z])
+
+
+# ---- camera info ----------------------------------------------------------------------------------------------
+def camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float, stamp: Time | float,
+                frame_id: str, distortion=(0.0, 0.0, 0.0, 0.0, 0.0)) -> CameraInfo:
+    """A pinhole CameraInfo (plumb_bob distortion, as realsense-ros publishes)."""
+    msg = CameraInfo(header=header(stamp, frame_id), width=int(width), height=int(height),
+                     distortion_model="plumb_bob")
+    msg.d = [float(v) for v in distortion]
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def pinhole_from_fov(width: int, height: int, vertical_fov_deg: float) -> tuple[float, float, float, float]:
+    """fx, fy, cx, cy of an ideal camera with square pixels and the given vertical field of view."""
+    fy = 0.5 * height / math.tan(math.radians(vertical_fov_deg) / 2)
+    return fy, fy, (width - 1) / 2, (height - 1) / 2

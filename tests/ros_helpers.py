@@ -1,0 +1,111 @@
+"""Helpers for the tests over real DDS: node processes started and stopped by pid, and a probe node in the test.
+
+Child processes inherit ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST from conftest.py, so the
+traffic stays on this machine and on this test run's domain.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+
+class NodeProcess:
+    """``rigbot node NAME`` in a child process, its output in a log file."""
+
+    def __init__(self, name: str, log_dir: Path, params: dict | None = None, remaps: dict | None = None,
+                 node_name: str | None = None):
+        args = [sys.executable, "-m", "rigbot.cli", "node", name, "--ros-args"]
+        for k, v in (params or {}).items():
+            v = str(v).lower() if isinstance(v, bool) else v
+            args += ["-p", f"{k}:={v}"]
+        for k, v in (remaps or {}).items():
+            args += ["-r", f"{k}:={v}"]
+        if node_name:
+            args += ["-r", f"__node:={node_name}"]
+        self.name = node_name or name
+        self.log_path = Path(log_dir) / f"{self.name}.log"
+        self._log = open(self.log_path, "w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.pid = self.proc.pid
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def wait_log(self, text: str, timeout: float = 30.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            log = self.log()
+            if text in log:
+                return log
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}) before logging {text!r}:\n{log}")
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} did not log {text!r} within {timeout} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Probe:
+    """A node in the test process that records what arrives and publishes what the test sends."""
+
+    def __init__(self, name: str = "probe"):
+        self.node = rclpy.create_node(name)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.received: dict[str, list] = {}
+
+    def listen(self, msg_type, topic: str, qos) -> list:
+        """A list that fills with (receive time, message) pairs."""
+        box = self.received.setdefault(topic, [])
+        self.node.create_subscription(msg_type, topic, lambda m: box.append((time.monotonic(), m)), qos)
+        return box
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=min(0.02, max(end - time.monotonic(), 0.0)))
+
+    def spin_until(self, cond, timeout: float, what: str = "condition") -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            self.executor.spin_once(timeout_sec=0.02)
+        if not cond():
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def call(self, srv_type, name: str, request=None, timeout: float = 10.0):
+        client = self.node.create_client(srv_type, name)
+        self.spin_until(client.service_is_ready, timeout, f"service {name}")
+        future = client.call_async(request or srv_type.Request())
+        self.spin_until(future.done, timeout, f"answer from {name}")
+        return future.result()
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+
+def twist_linear(msg) -> np.ndarray:
+    lin = msg.twist.linear
+    return np.array([lin.x, lin.y, lin.z])
