@@ -1,0 +1,134 @@
+"""Recorded end-effector poses, read from the files a person or a robot writes: CSV, YAML or NumPy .npz.
+
+Positions are metres in the robot's base frame; orientations are quaternions in ROS order (x, y, z, w).
+
+- CSV with a header row. Columns are found by name: ``x, y, z`` (or any name ending in ``.x`` etc., such as the
+  ``pose.position.x`` that ``ros2 topic echo --csv``-style exports use), ``qx, qy, qz, qw`` (or ``orientation.x``
+  ...), and for hand-eye ``image``.
+- YAML: a list of entries ``{image: a.png, position: [x, y, z], orientation: [qx, qy, qz, qw]}`` (or of plain
+  ``[x, y, z]`` lists for positions), optionally under a ``poses:`` key.
+- .npz: ``positions`` (N x 3), or ``poses`` (N x 7 as x, y, z, qx, qy, qz, qw, or N x 4 x 4).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from rigbot.config import ConfigError, read_yaml
+from rigbot.calibration.transforms import quaternion_to_matrix, transform
+
+MAX_REACH_M = 5.0  # no arm rigbot drives reaches this far; larger numbers are millimetres
+
+
+def _column(header: list[str], axis: str, prefix: str) -> int | None:
+    names = [h.strip().lower() for h in header]
+    for wanted in (f"{prefix}{axis}", f"{prefix}.{axis}"):
+        if wanted in names:
+            return names.index(wanted)
+    hits = [i for i, h in enumerate(names) if h.endswith(f"{'orientation' if prefix == 'q' else 'position'}.{axis}")]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _read_rows(path: Path) -> list[dict]:
+    """Rows as dicts with 'position' (3 floats), maybe 'orientation' (4 floats) and 'image'."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="") as f:
+            table = [row for row in csv.reader(f) if row and not row[0].lstrip().startswith("#")]
+        if not table:
+            raise ConfigError(f"{path}: empty file")
+        header, body = table[0], table[1:]
+        pos = [_column(header, a, "") for a in "xyz"]
+        if None in pos:
+            raise ConfigError(f"{path}: the header row must name columns x, y, z (or position.x, ...); got {header}")
+        quat = [_column(header, a, "q") for a in "xyzw"]
+        image = [h.strip().lower() for h in header].index("image") if "image" in [h.strip().lower() for h in header] else None
+        rows = []
+        for n, row in enumerate(body, start=2):
+            try:
+                entry = {"position": [float(row[i]) for i in pos]}
+                if None not in quat:
+                    entry["orientation"] = [float(row[i]) for i in quat]
+            except (ValueError, IndexError):
+                raise ConfigError(f"{path}: line {n}: expected numbers in the pose columns, got {row}") from None
+            if image is not None:
+                entry["image"] = row[image].strip()
+            rows.append(entry)
+        return rows
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if "positions" in data:
+                return [{"position": list(p)} for p in np.asarray(data["positions"], float).reshape(-1, 3)]
+            if "poses" in data:
+                poses = np.asarray(data["poses"], float)
+                if poses.ndim == 3 and poses.shape[1:] == (4, 4):
+                    return [{"matrix": p} for p in poses]
+                if poses.ndim == 2 and poses.shape[1] == 7:
+                    return [{"position": list(p[:3]), "orientation": list(p[3:])} for p in poses]
+            raise ConfigError(f"{path}: expected an array 'positions' (N x 3) or 'poses' (N x 7 or N x 4 x 4); "
+                              f"found {list(data.keys())}")
+    data = read_yaml(path)
+    if isinstance(data, dict) and "poses" in data:
+        data = data["poses"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a list of poses (or a 'poses:' key holding one)")
+    rows = []
+    for n, item in enumerate(data):
+        if isinstance(item, list):
+            item = {"position": item}
+        if not isinstance(item, dict) or "position" not in item:
+            raise ConfigError(f"{path}: poses[{n}]: expected [x, y, z] or a mapping with 'position', got {item!r}")
+        rows.append(item)
+    return rows
+
+
+def _position(path: Path, n: int, row: dict) -> np.ndarray:
+    p = np.asarray(row["matrix"])[:3, 3] if "matrix" in row else row["position"]
+    try:
+        p = np.asarray(p, dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: pose {n}: position {p!r} is not three numbers") from None
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        raise ConfigError(f"{path}: pose {n}: position {p.tolist()} is not three finite numbers")
+    if np.any(np.abs(p) > MAX_REACH_M):
+        raise ConfigError(f"{path}: pose {n}: position {p.tolist()} is more than {MAX_REACH_M:g} m from the base: "
+                          "positions must be metres (millimetres?)")
+    return p
+
+
+def read_positions(path: str | Path) -> np.ndarray:
+    """End-effector positions (N x 3, metres) from a pose file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such pose file")
+    rows = _read_rows(path)
+    if not rows:
+        raise ConfigError(f"{path}: holds no poses")
+    return np.array([_position(path, n, r) for n, r in enumerate(rows)])
+
+
+def read_hand_poses(path: str | Path) -> list[tuple[Path, np.ndarray]]:
+    """(image path, T_base_hand 4 x 4) pairs for hand-eye calibration; image paths relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such pose file")
+    pairs = []
+    for n, row in enumerate(_read_rows(path)):
+        if "image" not in row or not row["image"]:
+            raise ConfigError(f"{path}: pose {n}: names no image (CSV column or YAML key 'image')")
+        p = _position(path, n, row)
+        if "matrix" in row:
+            T = np.asarray(row["matrix"], dtype=float)
+        else:
+            if "orientation" not in row:
+                raise ConfigError(f"{path}: pose {n}: has no orientation (qx, qy, qz, qw); hand-eye needs full poses")
+            try:
+                T = transform(quaternion_to_matrix(row["orientation"]), p)
+            except ValueError as e:
+                raise ConfigError(f"{path}: pose {n}: {e}") from None
+        image = Path(str(row["image"]))
+        pairs.append((image if image.is_absolute() else path.parent / image, T))
+    if not pairs:
+        raise ConfigError(f"{path}: holds no poses")
+    return pairs
