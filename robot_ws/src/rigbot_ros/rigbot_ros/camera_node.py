@@ -4,8 +4,8 @@ out: /camera/camera/color/image_raw (rgb8, sensor QoS), /camera/camera/color/cam
 names, so realsense-ros's own node can replace this one.
 
 Each tick it publishes the newest frame if it is new and younger than ``max_age``; a stalled camera publishes
-nothing (and says so), so nothing downstream acts on an old picture. Intrinsics come from a calibration YAML
-(``camera_info_file``: fx, fy, cx, cy and optionally distortion, at the frame's size) or, without one, from an
+nothing (and says so), so nothing downstream acts on an old picture. Intrinsics come from ``camera_info_file``
+(the ROS camera_info YAML that ``camera_calibration`` and rigbot's calibration write) or, without one, from an
 ideal pinhole with ``vertical_fov_deg``.
 """
 from __future__ import annotations
@@ -20,16 +20,19 @@ from rigbot_ros.node_runtime import StartupError, declare, run
 
 
 def load_intrinsics(path: str) -> dict:
-    """fx, fy, cx, cy (and distortion) from a YAML file, top level or under ``intrinsics:``."""
+    """fx, fy, cx, cy and distortion from a ROS camera_info YAML (camera_calibration's ost.yaml layout)."""
     from rigbot.config import ConfigError, read_yaml
 
     raw = read_yaml(path)
-    raw = raw.get("intrinsics", raw) if isinstance(raw, dict) else raw
-    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), (int, float)) for k in ("fx", "fy", "cx", "cy")):
-        raise ConfigError(f"{path}: expected numbers fx, fy, cx, cy (at the top or under 'intrinsics:')")
-    out = {k: float(raw[k]) for k in ("fx", "fy", "cx", "cy")}
-    out["distortion"] = [float(v) for v in raw.get("distortion", [0.0] * 5)]
-    return out
+    try:
+        k = [float(v) for v in raw["camera_matrix"]["data"]]
+        d = [float(v) for v in (raw.get("distortion_coefficients") or {}).get("data", [0.0] * 5)]
+        if len(k) != 9:
+            raise ValueError("camera_matrix must have 9 values")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: not a camera_info YAML with camera_matrix.data (3 x 3): {e}") from None
+    return {"fx": k[0], "fy": k[4], "cx": k[2], "cy": k[5], "distortion": d,
+            "width": raw.get("image_width"), "height": raw.get("image_height")}
 
 
 class CameraNode(Node):
@@ -43,8 +46,8 @@ class CameraNode(Node):
         self.fps = declare(self, "fps", 30.0, "frames per second to publish", (0.1, 1000.0))
         self.max_age = declare(self, "max_age", 0.1, "never publish a frame older than this, s", (0.001, 10.0))
         self.frame_id = declare(self, "frame_id", "camera_color_optical_frame", "frame of the images")
-        info_file = declare(self, "camera_info_file", "", "YAML with fx, fy, cx, cy (calibration); empty: ideal "
-                            "pinhole from vertical_fov_deg")
+        info_file = declare(self, "camera_info_file", "", "ROS camera_info YAML from calibration (camera_matrix, "
+                            "distortion_coefficients); empty: ideal pinhole from vertical_fov_deg")
         self.fov = declare(self, "vertical_fov_deg", 42.0, "vertical field of view without a calibration file "
                            "(RealSense D435 colour: about 42)", (1.0, 179.0))
         self.intrinsics = load_intrinsics(info_file) if info_file else None

@@ -18,6 +18,19 @@ from rigbot_ros import topics
 from rigbot_ros.node_runtime import declare, load_encoder, run
 
 
+def with_roi_from(deployment_file: str, pre):
+    """The checkpoint's preprocessing with the region of interest calibrated for this camera."""
+    from dataclasses import replace
+
+    from rigbot import config
+    from rigbot.perception.preprocessing import PreprocessConfig
+
+    raw = config.read_yaml(deployment_file)
+    roi = raw.get("roi") if isinstance(raw, dict) else None
+    data = {**config.to_dict(pre), "roi": roi}
+    return replace(pre, roi=config.from_dict(PreprocessConfig, data, source=deployment_file).roi)
+
+
 class EncoderNode(Node):
     def __init__(self, name: str = "encoder", encoder=None, **kwargs):
         super().__init__(name, **kwargs)
@@ -27,8 +40,12 @@ class EncoderNode(Node):
                                (0.0, 60.0))
         self.publish_model_input = declare(self, "publish_model_input", False, "also publish the preprocessed "
                                            "image the encoder is fed, on /rigbot/encoder/model_input")
+        deployment = declare(self, "deployment_file", "", "calibration deployment YAML whose 'roi' (x, y, width, "
+                             "height in raw camera pixels) replaces the checkpoint's; empty: the checkpoint's")
         self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
         self.pre = self.encoder.preprocess
+        if deployment:
+            self.pre = with_roi_from(deployment, self.pre)
         self.latent_pub = self.create_publisher(Image, topics.LATENT, topics.SENSOR)
         self.input_pub = self.create_publisher(Image, topics.MODEL_INPUT, topics.SENSOR)
         self.create_subscription(Image, topics.IMAGE, self.on_image, topics.SENSOR)

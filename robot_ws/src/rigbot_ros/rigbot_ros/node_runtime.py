@@ -52,47 +52,56 @@ class StartupError(Exception):
     """A node cannot start (bad parameter, missing checkpoint); the message says why."""
 
 
-def spin_until_signal(nodes: Sequence[Node], until: Callable[[], bool] | None = None, executor=None) -> int | None:
-    """Spin ``nodes`` until SIGINT/SIGTERM (returned) or ``until()`` is true (None returned)."""
-    received: list[int] = []
+class StopSignals:
+    """SIGINT and SIGTERM, caught from ``__enter__`` on: ``received`` is the list of those that arrived."""
 
-    def on_signal(signum, _frame):
-        received.append(signum)
+    def __init__(self):
+        self.received: list[int] = []
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    def __enter__(self) -> "StopSignals":
+        self._old = {s: signal.signal(s, lambda signum, _frame: self.received.append(signum))
+                     for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def spin_until_signal(nodes: Sequence[Node], signals: StopSignals, until: Callable[[], bool] | None = None,
+                      executor=None) -> None:
+    """Spin ``nodes`` until a stop signal arrives or ``until()`` is true."""
     executor = executor or SingleThreadedExecutor()
     for n in nodes:
         executor.add_node(n)
     try:
-        while not received and rclpy.ok() and not (until and until()):
+        while not signals.received and rclpy.ok() and not (until and until()):
             executor.spin_once(timeout_sec=0.05)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         for n in nodes:
             executor.remove_node(n)
-    return received[0] if received else None
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Run one node in this process until SIGINT or SIGTERM; exit status 0, or 2 if it could not start."""
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     node = None
-    try:
+    with StopSignals() as signals:  # from the start: a stop during start-up still ends in on_exit
         try:
-            node = make_node()
-        except (StartupError, ValueError, FileNotFoundError, OSError) as e:
-            rclpy.logging.get_logger("rigbot").fatal(f"cannot start: {e}")
-            return 2
-        spin_until_signal([node])
-        return 0
-    finally:
-        if node is not None:
-            goodbye = getattr(node, "on_exit", None)
-            if goodbye is not None:
-                goodbye()
-            node.destroy_node()
-        rclpy.try_shutdown()
+            try:
+                node = make_node()
+            except (StartupError, ValueError, FileNotFoundError, OSError) as e:
+                rclpy.logging.get_logger("rigbot").fatal(f"cannot start: {e}")
+                return 2
+            spin_until_signal([node], signals)
+            return 0
+        finally:
+            if node is not None:
+                goodbye = getattr(node, "on_exit", None)
+                if goodbye is not None:
+                    goodbye()
+                node.destroy_node()
+            rclpy.try_shutdown()
 
 
 def linger(node: Node, seconds: float) -> None:

@@ -29,16 +29,19 @@ class SafetyGateNode(Node):
         super().__init__(name, **kwargs)
         limits_file = declare(self, "limits_file", "", "robot or deployment YAML with workspace.low/high and "
                               "max_linear_speed; empty: the built-in twin arm (sim/robots/tabletop_arm.yaml)")
-        overrides = {}
-        for pname, key, default, desc, rng in (
-                ("max_linear_speed", "max_linear_speed", 0.0, "per-axis linear limit, m/s; 0: the limits file's", (0.0, 2.0)),
-                ("max_angular_speed", "max_angular_speed", 0.5, "per-axis angular limit, rad/s", (0.0, 10.0)),
-                ("command_timeout", "command_timeout", 0.2, "send zero when no command arrived for this long, s", (0.01, 10.0)),
-                ("pose_timeout", "pose_timeout", 0.2, "send zero when the hand pose is older than this, s", (0.01, 10.0)),
-                ("lookahead", "lookahead", 0.1, "stop this far (in s of travel) before a workspace face", (0.001, 5.0))):
-            value = declare(self, pname, default, desc, rng)
-            if not (pname == "max_linear_speed" and value == 0.0):
-                overrides[key] = value
+        overrides = {
+            "max_angular_speed": declare(self, "max_angular_speed", 0.5, "per-axis angular limit, rad/s", (0.0, 10.0)),
+            "command_timeout": declare(self, "command_timeout", 0.2, "send zero when no command arrived for this "
+                                       "long, s", (0.01, 10.0)),
+            "pose_timeout": declare(self, "pose_timeout", 0.2, "send zero when the hand pose is older, s",
+                                    (0.01, 10.0)),
+            "lookahead": declare(self, "lookahead", 0.1, "stop this far (in s of travel) before a workspace face, s",
+                                 (0.001, 5.0)),
+        }
+        max_linear = declare(self, "max_linear_speed", 0.0, "per-axis linear limit, m/s; 0: the limits file's",
+                             (0.0, 2.0))
+        if max_linear > 0:
+            overrides["max_linear_speed"] = max_linear
         overrides["enforce_workspace"] = declare(
             self, "enforce_workspace", True, "keep the hand in the workspace box using /rigbot/ee_pose; false only "
             "if the arm's own controller enforces it")

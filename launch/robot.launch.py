@@ -1,0 +1,73 @@
+"""rigbot on a real robot: camera -> encoder -> policy -> safety gate -> arm, with the goal node (and RViz).
+
+    ros2 launch rigbot_ros robot.launch.py checkpoint:=/path/to/checkpoints/reach \
+        camera_serial:=123456789012 limits:=/path/to/deployment.yaml rviz:=true
+
+The policy node starts inactive: activate it deliberately with ``ros2 lifecycle set /policy configure`` and
+``ros2 lifecycle set /policy activate``. ``ros2 launch rigbot_ros robot.launch.py --show-args`` lists the
+arguments. The arm must accept geometry_msgs/TwistStamped (MoveIt Servo by default) and something must publish
+the hand's pose on ``ee_pose_topic`` (the safety gate keeps the hand in the workspace box with it).
+"""
+import os
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch_ros.actions import LifecycleNode, Node
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PARAMS = os.path.join(HERE, "params", "robot.yaml")
+RVIZ = os.path.join(HERE, "rigbot.rviz")
+
+ARGUMENTS = [
+    ("checkpoint", "checkpoints/reach", "trained policy folder (policy.yaml, policy.safetensors, vae/)"),
+    ("camera_source", "realsense", "realsense, realsense:FILE.bag, opencv:INDEX, opencv:VIDEO, or external "
+                                   "(do not start rigbot's camera node: run realsense-ros yourself)"),
+    ("camera_serial", "", "RealSense serial number (empty: the first attached; see rigbot cameras list)"),
+    ("camera_info_file", "", "camera_info YAML from calibration (empty: nominal intrinsics)"),
+    ("camera_topic", "/camera/camera/color/image_raw", "colour image topic"),
+    ("camera_info_topic", "/camera/camera/color/camera_info", "camera info topic"),
+    ("command_topic", "/servo_node/delta_twist_cmds", "where the gated TwistStamped commands go"),
+    ("ee_pose_topic", "/rigbot/ee_pose", "PoseStamped of the hand in the robot base frame (for the workspace box)"),
+    ("limits", "", "deployment YAML from calibration (workspace low/high, max_linear_speed, roi); "
+                   "empty: the twin arm's limits"),
+    ("goal_library", "goals", "folder of saved goal images"),
+    ("goal", "", "goal to start with: a saved goal's name or an image file"),
+    ("params_file", PARAMS, "node parameters YAML"),
+    ("rviz", "false", "start RViz with rigbot's view (camera, goal, reconstruction, status)"),
+]
+
+
+def generate_launch_description():
+    arg = LaunchConfiguration
+    declared = [DeclareLaunchArgument(name, default_value=default, description=doc)
+                for name, default, doc in ARGUMENTS]
+    params = arg("params_file")
+    camera_remaps = [("/camera/camera/color/image_raw", arg("camera_topic")),
+                     ("/camera/camera/color/camera_info", arg("camera_info_topic"))]
+    camera = Node(
+        package="rigbot_ros", executable="camera_node", name="camera", output="screen",
+        parameters=[params, {"source": arg("camera_source"), "serial": arg("camera_serial"),
+                             "camera_info_file": arg("camera_info_file")}],
+        remappings=camera_remaps,
+        condition=UnlessCondition(PythonExpression(["'", arg("camera_source"), "' == 'external'"])))
+    encoder = Node(
+        package="rigbot_ros", executable="encoder_node", name="encoder", output="screen",
+        parameters=[params, {"checkpoint": arg("checkpoint"), "deployment_file": arg("limits")}],
+        remappings=camera_remaps)
+    policy = LifecycleNode(
+        package="rigbot_ros", executable="policy_node", name="policy", namespace="", output="screen",
+        parameters=[params, {"checkpoint": arg("checkpoint")}])
+    goal = Node(
+        package="rigbot_ros", executable="goal_node", name="goal", output="screen",
+        parameters=[params, {"checkpoint": arg("checkpoint"), "library": arg("goal_library"), "goal": arg("goal")}],
+        remappings=camera_remaps)
+    gate = Node(
+        package="rigbot_ros", executable="safety_gate_node", name="safety_gate", output="screen",
+        parameters=[params, {"limits_file": arg("limits")}],
+        remappings=[("/servo_node/delta_twist_cmds", arg("command_topic")), ("/rigbot/ee_pose", arg("ee_pose_topic"))])
+    rviz = Node(
+        package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", RVIZ],
+        condition=IfCondition(arg("rviz")))
+    return LaunchDescription([*declared, camera, encoder, policy, goal, gate, rviz])
