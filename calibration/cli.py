@@ -240,20 +240,25 @@ def cmd_align(args) -> int:
         with open_camera(args.camera) as camera:
             frame = camera.read(timeout=5.0).rgb
     real = preprocess(camera_info.undistort(frame), preprocess_config(deployment, args.size))
-    robot = load_robot(robot_yaml)
-    spec = load_spec(robot)
-    make_fast_to_render(spec, args.size)
-    model = spec.compile()
-    data = mujoco.MjData(model)
-    hand = np.array(args.hand if args.hand else robot.home)
-    CartesianVelocityController(model, robot).place(data, hand)
-    mujoco.mj_forward(model, data)
-    renderer = CameraRenderer(model, args.size, robot.camera)
-    try:
-        twin = renderer.render(data)
-    finally:
-        renderer.close()
-    png = media.write_png(Path(args.out) / "alignment.png", alignment_panel(real, twin, height=max(args.size, 256)))
+    hand = np.array(args.hand) if args.hand else None
+
+    def render(robot_path):
+        robot = load_robot(robot_path)
+        spec = load_spec(robot)
+        make_fast_to_render(spec, args.size)
+        model = spec.compile()
+        data = mujoco.MjData(model)
+        CartesianVelocityController(model, robot).place(data, np.array(robot.home) if hand is None else hand)
+        mujoco.mj_forward(model, data)
+        renderer = CameraRenderer(model, args.size, robot.camera)
+        try:
+            return renderer.render(data), np.array(robot.home) if hand is None else hand
+        finally:
+            renderer.close()
+
+    twin, hand = render(robot_yaml)
+    before, _ = render(deployment.path_of(deployment.robot) if deployment.robot else None)
+    png = media.write_png(Path(args.out) / "alignment.png", alignment_panel(real, twin, before, height=max(args.size, 256)))
     print(f"side by side and overlay: {png} (the twin's hand is at {hand.tolist()}; put the real hand there too)")
     return 0
 

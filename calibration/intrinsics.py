@@ -50,7 +50,8 @@ class IntrinsicsResult:
 def calibrate_intrinsics(images: Iterable[tuple[str, np.ndarray]], board: Board, camera_name: str = "camera",
                          min_views: int = 6, max_rms_px: float = 1.0, max_focal_uncertainty: float = 0.01,
                          rational_model: bool = False, fix_k3: bool = True,
-                         max_edge_width_px: float = DEFAULT_MAX_EDGE_WIDTH_PX) -> IntrinsicsResult:
+                         max_edge_width_px: float = DEFAULT_MAX_EDGE_WIDTH_PX,
+                         min_tilted_views: int = 3) -> IntrinsicsResult:
     """Calibrate from (name, image) pairs; CalibrationError when the result could not be trusted.
 
     ``fix_k3``: keep the third radial coefficient at 0, as ROS's camera_calibration does by default (it is
@@ -80,7 +81,8 @@ def calibrate_intrinsics(images: Iterable[tuple[str, np.ndarray]], board: Board,
                                    f"needed{'; skipped:' + why if why else ''}")
 
     need_views()
-    rms, K, D, per_view, std = _fit(views, size, flags)
+    rms, K, D, per_view, std, rvecs = _fit(views, size, flags)
+    _check_tilts(views, rvecs, min_tilted_views)
     median = float(np.median(per_view))
     outliers = [n for n, e in zip(views, per_view) if e > max(3 * median, 0.5 * max_rms_px)]
     if outliers and len(views) - len(outliers) >= min_views:
@@ -89,7 +91,7 @@ def calibrate_intrinsics(images: Iterable[tuple[str, np.ndarray]], board: Board,
                 skipped[n] = (f"fits far worse than the others ({e:.2f} px against a median of {median:.2f} px): "
                               "the board moved or bent, or its corners were found wrongly")
                 del views[n]
-        rms, K, D, per_view, std = _fit(views, size, flags)
+        rms, K, D, per_view, std, rvecs = _fit(views, size, flags)
     focal_uncertainty = float(max(std[0] / K[0, 0], std[1] / K[1, 1]))
     if rms > max_rms_px:
         raise CalibrationError(f"reprojection error {rms:.2f} px is above the {max_rms_px:g} px allowed: check the "
@@ -109,6 +111,20 @@ def _fit(views: dict[str, BoardView], size: tuple[int, int], flags: int):
     obj = [v.object_points.reshape(-1, 1, 3) for v in views.values()]
     img = [v.image_points.reshape(-1, 1, 2) for v in views.values()]
     criteria = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 100, 1e-9)
-    rms, K, D, _, _, std_intrinsics, _, per_view = cv2.calibrateCameraExtended(
+    rms, K, D, rvecs, _, std_intrinsics, _, per_view = cv2.calibrateCameraExtended(
         obj, img, size, None, None, flags=flags, criteria=criteria)
-    return rms, K, D, np.asarray(per_view).reshape(-1), np.asarray(std_intrinsics).reshape(-1)
+    return rms, K, D, np.asarray(per_view).reshape(-1), np.asarray(std_intrinsics).reshape(-1), rvecs
+
+
+def _check_tilts(views: dict[str, BoardView], rvecs, min_tilted_views: int, min_tilt_deg: float = 15.0) -> None:
+    """Zhang's method needs the board in planes that are not parallel: boards that all face the camera squarely
+    leave the focal length undetermined (it trades off against distance and distortion), while OpenCV still
+    reports a small error and a small uncertainty. So count the views whose board is tilted."""
+    tilts = [np.degrees(np.arccos(abs(cv2.Rodrigues(r)[0][2, 2]))) for r in rvecs]
+    tilted = sum(t >= min_tilt_deg for t in tilts)
+    if tilted < min_tilted_views:
+        raise CalibrationError(
+            f"the focal length is not determined: only {tilted} of {len(views)} views show the board tilted by "
+            f"{min_tilt_deg:g} degrees or more against the image plane (at least {min_tilted_views} needed; tilts: "
+            f"{', '.join(f'{t:.0f}' for t in tilts)} degrees). Add views with the board tilted by 30 to 45 degrees "
+            "in different directions")

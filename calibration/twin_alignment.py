@@ -107,16 +107,26 @@ def write_aligned_robot(deployment: DeploymentConfig, out_dir: str | Path) -> Pa
     return path
 
 
-def alignment_panel(real: np.ndarray, twin: np.ndarray, height: int = 256) -> np.ndarray:
-    """Camera frame, twin render and the twin's edges drawn over the camera frame, side by side."""
+def alignment_panel(real: np.ndarray, twin: np.ndarray, before: np.ndarray | None = None,
+                    height: int = 256) -> np.ndarray:
+    """Camera frame, twin render and the twin's edges drawn over the camera frame, side by side.
+
+    ``before``: the twin's render with its original camera, edges drawn over the frame the same way, first.
+    """
     from rigbot import media
 
-    if real.shape != twin.shape:
-        raise ValueError(f"the camera frame {real.shape} and the twin render {twin.shape} differ in size")
-    edges = cv2.Canny(cv2.cvtColor(twin, cv2.COLOR_RGB2GRAY), 40, 120) > 0
-    edges = cv2.dilate(edges.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
-    overlay = (0.5 * real + 0.5 * twin).astype(np.uint8)
-    overlay[edges] = (255, 0, 255)
-    return media.panel([real, twin, overlay], ["camera (undistorted, cropped)", "twin (aligned camera)",
-                                                "twin edges on camera"], height=height)
+    def edges_on_real(render: np.ndarray) -> np.ndarray:
+        if render.shape != real.shape:
+            raise ValueError(f"the camera frame {real.shape} and the twin render {render.shape} differ in size")
+        edges = cv2.Canny(cv2.cvtColor(render, cv2.COLOR_RGB2GRAY), 40, 120) > 0
+        edges = cv2.dilate(edges.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+        overlay = (0.5 * real + 0.5 * render).astype(np.uint8)
+        overlay[edges] = (255, 0, 255)
+        return overlay
 
+    images = [real, twin, edges_on_real(twin)]
+    labels = ["camera (undistorted, cropped)", "twin, aligned camera", "aligned twin's edges on camera"]
+    if before is not None:
+        images.insert(0, edges_on_real(before))
+        labels.insert(0, "twin's edges before alignment")
+    return media.panel(images, labels, height=height)
