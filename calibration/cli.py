@@ -71,12 +71,14 @@ def cmd_board(args) -> int:
 
     board = _board(args)
     square_px = max(8, int(round(args.square / 0.0254 * args.dpi)))
-    picture = board.image(square_px)
+    picture = board.image(square_px, margin_squares=0.5)  # a quiet border the detector needs, and little more
     media.write_png(args.out, np.repeat(picture.pixels[..., None], 3, axis=2))
     h, w = picture.pixels.shape
     print(f"{board.describe()} written to {args.out}: {w} x {h} px; printed at {args.dpi} dpi it is "
           f"{w / args.dpi * 25.4:.0f} x {h / args.dpi * 25.4:.0f} mm. Print at 100 % scale, glue it flat onto "
-          "something stiff, then measure a square and pass that to --square.")
+          "something stiff, then measure a square and pass that to --square."
+          + (" It is larger than A4 (297 x 210 mm): use a smaller --square or a larger sheet." if max(w, h) / args.dpi
+             * 25.4 > 297 or min(w, h) / args.dpi * 25.4 > 210 else ""))
     return 0
 
 

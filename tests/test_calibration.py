@@ -275,6 +275,16 @@ def test_park_martin_solves_exact_motions():
     B = [invert(X) @ a @ X for a in A]
     dt, dr = pose_error(solve_ax_xb(A, B), X)
     assert dt < 1e-9 and dr < 1e-6
+    if hasattr(cv2, "calibrateHandEye"):  # OpenCV 4.x: the same answer through its eye-to-hand convention
+        Y = random_pose()  # board on the hand
+        hands = [random_pose() for _ in range(5)]
+        boards = [invert(X) @ E @ Y for E in hands]  # T_cam_board = X^-1 E Y
+        base2hand = [invert(E) for E in hands]
+        R, t = cv2.calibrateHandEye([T[:3, :3] for T in base2hand], [T[:3, 3] for T in base2hand],
+                                    [C[:3, :3] for C in boards], [C[:3, 3] for C in boards],
+                                    method=cv2.CALIB_HAND_EYE_PARK)
+        dt, dr = pose_error(transform(R, t), X)
+        assert dt < 1e-6 and dr < 1e-4
 
 
 @dataclass
@@ -523,6 +533,9 @@ def test_calibrate_cli_capture_intrinsics_handeye_workspace_align(tmp_path, view
     assert main(["calibrate", "align", "--deployment", str(dep), "--frame", str(tmp_path / "frame.png"),
                  "--out", str(tmp_path / "twin"), "--hand", "0.33,0,0.12", "--size", "128"]) == 0
     assert (tmp_path / "twin" / "alignment.png").is_file() and (tmp_path / "twin" / "robot.yaml").is_file()
+
+    assert main(["calibrate", "board", *board_args, "--dpi", "40", "--out", str(tmp_path / "board.png")]) == 0
+    assert len(detect_board(media.read_image(tmp_path / "board.png"), CHESSBOARD).image_points) == 54
 
     capsys.readouterr()
     assert main(["calibrate", "intrinsics", str(shots / "frame_001.png"), *board_args]) == 2
