@@ -121,6 +121,15 @@ def read_meta(folder: str | Path) -> dict:
     return meta
 
 
+def count_frames(folder: str | Path) -> int:
+    """Frames in a dataset folder (0 when there is none yet), without loading the images."""
+    total = 0
+    for chunk in _chunks(Path(folder)):
+        with np.load(chunk, allow_pickle=False) as f:
+            total += len(f["steps"])
+    return total
+
+
 def load_frames(folder: str | Path, max_frames: int | None = None) -> dict[str, np.ndarray]:
     """All frames of a dataset (or the first ``max_frames``), as the arrays of ``FIELDS``."""
     folder = Path(folder)

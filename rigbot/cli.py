@@ -15,6 +15,8 @@ EPILOG = """examples:
   rigbot collect reach --frames 10000 --out data/reach      exploration frames for the VAE
   rigbot vae train --data data/reach --out checkpoints/vae  train the image encoder; see vae_grid.png
   rigbot calibrate --help            camera intrinsics, hand-eye, workspace, twin alignment, step by step
+  rigbot train --task reach          exploration frames -> VAE -> RIG policy, in checkpoints/reach (resumable)
+  rigbot eval                        success rate and distances on rendered goal images, GIF, learning curve
   rigbot doctor                      what works on this machine (rendering, ROS 2, cameras, torch)
   rigbot sim                         the ROS 2 node graph on the twin, in one process: reach a goal image
   rigbot goal set goal.png           make an image the goal of a running goal node (robot or twin)
@@ -242,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, help="use at most this many frames")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_vae_train)
+    from rigbot.policy.cli import register as register_policy  # rigbot train, rigbot eval
+    register_policy(sub)
     from rigbot.calibration.cli import register as register_calibrate  # rigbot calibrate (no ROS)
     register_calibrate(sub)
     from rigbot_ros.cli import register as register_ros  # rigbot sim, rigbot node, rigbot goal (ROS 2)

@@ -1,0 +1,119 @@
+"""``rigbot train`` and ``rigbot eval``: the policy's verbs on the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rigbot.policy.pipeline import DEFAULTS
+
+
+def cmd_train(args) -> int:
+    from rigbot import config
+    from rigbot.policy.pipeline import train_pipeline
+    from rigbot.policy.rig import RIGConfig
+
+    overrides = {}
+    if args.config:
+        overrides = config.to_dict(config.load(args.config, RIGConfig))
+        overrides.pop("task"), overrides.pop("env_steps")
+    if args.updates_per_step:
+        overrides["updates_per_step"] = args.updates_per_step
+    out = args.out or f"checkpoints/{args.task}" + ("" if args.agent == "rig" else f"_{args.agent}")
+    train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=args.env_steps, frames=args.frames,
+                   vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
+                   rig_overrides=overrides)
+    print(f"next: rigbot eval --checkpoint {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    import rigbot.sim as sim
+    from rigbot import media
+    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.evaluation import evaluate, random_policy
+    from rigbot.policy.observations import LatentView, StateView
+    from rigbot.policy.rig import read_curve, write_curve
+
+    policy = load_policy(args.checkpoint)
+    out = Path(args.out or args.checkpoint)
+    env = sim.make(policy.task, image_size=policy.image_size, randomize=args.randomize)
+    try:
+        if policy.observation == "latent":
+            view = LatentView(policy.encoder)
+        else:
+            view = StateView(policy.agent.obs_dim, policy.agent.goal_dim, prior=None)
+        seed = args.seed
+        print(f"evaluating {args.checkpoint} ({policy.task}, {policy.observation} observation) on {args.episodes} "
+              f"rendered goal images ...", flush=True)
+        result = evaluate(policy.act, env, view, args.episodes, seed=seed, record=args.gif_episodes)
+        rnd = evaluate(random_policy(env.action_space, 0), env, view, args.episodes, seed=seed)
+    finally:
+        env.close()
+    frames = result.pop("frames")
+    rnd.pop("frames")
+    names = [k.removesuffix("_distance_median") for k in result if k.endswith("_distance_median")]
+    print(f"{'':14}{'success':>9}" + "".join(f"{n + ' cm (median)':>20}" for n in names))
+    for label, r in (("policy", result), ("random policy", rnd)):
+        print(f"{label:14}{r['success_rate']:>9.0%}" + "".join(f"{100 * r[n + '_distance_median']:>20.1f}"
+                                                                for n in names))
+    report = {"checkpoint": str(args.checkpoint), "task": policy.task, "seed": seed, "randomize": args.randomize,
+              "policy": result, "random_policy": rnd}
+    out.mkdir(parents=True, exist_ok=True)
+    from rigbot.files import atomic_write_text
+
+    atomic_write_text(out / "eval.json", json.dumps(report, indent=1))
+    print(f"results: {out / 'eval.json'}")
+    if frames:
+        print(f"episodes: {media.write_gif(out / 'eval_episodes.gif', frames, fps=policy.control_hz)}")
+    try:
+        curve = read_curve(args.checkpoint)
+        write_curve(out, curve["curve"], curve["random_policy"], title=policy.task)
+        print(f"learning curve: {out / 'learning_curve.png'} (and curve.csv, curve.json)")
+    except FileNotFoundError:
+        pass
+    return 0 if np.isfinite(result["success_rate"]) else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a goal-reaching policy in the twin: collect frames, train the VAE, then RIG",
+        description="The whole pipeline: random exploration frames -> beta-VAE -> RIG (goal-conditioned TD3 on VAE "
+                    "latents, with imagined and hindsight goals). Every stage is checkpointed; run the same command "
+                    "with --resume after an interruption. Baselines of the RIG paper: --agent oracle (true "
+                    "positions) and --agent pixel-her (pixel-distance reward).",
+        epilog="defaults per task: " + "; ".join(f"{t}: {d['frames']} frames, {d['vae_epochs']} VAE epochs, "
+                                                 f"{d['env_steps']} RL steps" for t, d in DEFAULTS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=list(DEFAULTS), default="reach", help="twin task (default: reach)")
+    p.add_argument("--agent", choices=["rig", "oracle", "pixel-her"], default="rig",
+                   help="agent or baseline (default: rig)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: checkpoints/TASK, or checkpoints/TASK_AGENT)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--env-steps", type=int, metavar="N", help="RL environment steps (default: per task)")
+    p.add_argument("--frames", type=int, metavar="N", help="exploration frames for the VAE (default: per task)")
+    p.add_argument("--vae-epochs", type=int, metavar="N", help="VAE training epochs (default: per task)")
+    p.add_argument("--vae", metavar="DIR", help="use this trained VAE instead of training one")
+    p.add_argument("--config", metavar="YAML", help="RIG/TD3 hyperparameters (keys of rigbot.policy.rig.RIGConfig)")
+    p.add_argument("--updates-per-step", type=int, metavar="N", help="TD3 updates per environment step")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="evaluate a trained policy on rendered goal images (success, distances, GIF, curve)",
+        description="Run the policy on goal images the twin renders (seeds never used in training) and report the "
+                    "success rate and final true distances beside a random policy's. Writes eval.json, "
+                    "eval_episodes.gif (camera view beside the goal image) and the learning curve.",
+    )
+    p.add_argument("--checkpoint", default="checkpoints/reach", metavar="DIR",
+                   help="policy folder from rigbot train (default: checkpoints/reach)")
+    p.add_argument("--episodes", type=int, default=20, metavar="N", help="evaluation episodes (default: 20)")
+    p.add_argument("--gif-episodes", type=int, default=3, metavar="N", help="episodes recorded in the GIF (default: 3)")
+    p.add_argument("--randomize", action="store_true", help="evaluate under domain randomisation")
+    p.add_argument("--seed", type=int, default=1_000_000,
+                   help="first evaluation seed (default: 1000000, the seeds training evaluates on)")
+    p.add_argument("--out", metavar="DIR", help="where to write the results (default: the checkpoint folder)")
+    p.set_defaults(func=cmd_eval)

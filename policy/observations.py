@@ -1,0 +1,43 @@
+"""What the agent sees of the twin: VAE latents of camera images (RIG), or the true state (the oracle baseline).
+
+A view turns an environment observation into the agent's state vector and achieved-goal vector, and the
+environment's goal into a goal vector. RIG sees latents only: the state and the achieved goal are both the
+encoder mean of the camera image, and the goal is the encoder mean of the goal image. The oracle sees the true
+hand (and puck) positions and the true goal: what RIG would reach with a perfect representation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rigbot.perception.latent_prior import LatentPrior
+from rigbot.perception.vae import Encoder
+
+
+class LatentView:
+    kind = "latent"
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.obs_dim = self.goal_dim = encoder.latent_dim
+        self.prior = encoder.prior
+
+    def observe(self, obs: dict) -> tuple[np.ndarray, np.ndarray]:
+        z = self.encoder.encode(obs["image"])[0]
+        return z, z
+
+    def goal_of(self, env) -> np.ndarray:
+        return self.encoder.encode(env.unwrapped.goal_image)[0]
+
+
+class StateView:
+    kind = "state"
+
+    def __init__(self, obs_dim: int, goal_dim: int, prior: LatentPrior):
+        """``prior``: a Gaussian over achieved goals (fitted to exploration data), the oracle's imagined goals."""
+        self.obs_dim, self.goal_dim, self.prior = obs_dim, goal_dim, prior
+
+    def observe(self, obs: dict) -> tuple[np.ndarray, np.ndarray]:
+        return obs["observation"].astype(np.float32), obs["achieved_goal"].astype(np.float32)
+
+    def goal_of(self, env) -> np.ndarray:
+        return env.unwrapped.goal.astype(np.float32)
