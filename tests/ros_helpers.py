@@ -42,7 +42,8 @@ class NodeProcess:
             self._log.flush()
         return self.log_path.read_text()
 
-    def wait_log(self, text: str, timeout: float = 30.0) -> str:
+    def wait_log(self, text: str, timeout: float = 30.0, probe: "Probe | None" = None) -> str:
+        """Wait until the node logs ``text`` (spinning ``probe`` meanwhile, so its subscriptions keep up)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             log = self.log()
@@ -50,7 +51,7 @@ class NodeProcess:
                 return log
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited ({self.proc.returncode}) before logging {text!r}:\n{log}")
-            time.sleep(0.05)
+            probe.spin(0.05) if probe is not None else time.sleep(0.05)
         raise AssertionError(f"{self.name} did not log {text!r} within {timeout} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
@@ -72,11 +73,10 @@ class Probe:
         self.node = rclpy.create_node(name)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
-        self.received: dict[str, list] = {}
 
     def listen(self, msg_type, topic: str, qos) -> list:
         """A list that fills with (receive time, message) pairs."""
-        box = self.received.setdefault(topic, [])
+        box: list = []
         self.node.create_subscription(msg_type, topic, lambda m: box.append((time.monotonic(), m)), qos)
         return box
 

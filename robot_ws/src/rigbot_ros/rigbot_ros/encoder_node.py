@@ -46,6 +46,8 @@ class EncoderNode(Node):
         self.pre = self.encoder.preprocess
         if deployment:
             self.pre = with_roi_from(deployment, self.pre)
+        import numpy as np
+        self.encoder.encode(np.zeros((1, self.pre.size, self.pre.size, 3), np.uint8))  # warm up: the first call is slow
         self.latent_pub = self.create_publisher(Image, topics.LATENT, topics.SENSOR)
         self.input_pub = self.create_publisher(Image, topics.MODEL_INPUT, topics.SENSOR)
         self.create_subscription(Image, topics.IMAGE, self.on_image, topics.SENSOR)

@@ -50,8 +50,7 @@ class GoalNode(Node):
         initial = declare(self, "goal", "", "goal to start with and to switch to at run time: a saved goal's "
                           "name or an image file; empty: none until one is set")
         self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
-        self.reference_error = heldout_error(vae_dir(checkpoint)) if encoder is None else getattr(
-            encoder, "heldout_mse", None)
+        self.reference_error = heldout_error(vae_dir(checkpoint))
         self.goal = None
         self.goal_source = ""
         self.goal_stamp = ""

@@ -76,6 +76,7 @@ class TwinNode(Node):
         period = 1.0 / self.control_hz if self.real_time else min(self.lockstep_timeout, 0.05)
         self.create_timer(period, self.on_timer)
         self.steps = 0
+        self.info: dict = {}
         self.get_logger().info(f"twin {task}: {image_size} px camera, {self.control_hz:g} Hz control, "
                                f"{'real time' if self.real_time else 'lockstep (as fast as possible)'}")
         self.publish_state()
@@ -97,7 +98,7 @@ class TwinNode(Node):
     def step(self) -> None:
         fresh = time.monotonic() - self._command_time <= self.command_timeout
         linear = self._command if fresh else np.zeros(3)
-        self.twin.step(self._twist_to_action(linear, self.action_dim))
+        *_, self.info = self.twin.step(self._twist_to_action(linear, self.action_dim))
         self.steps += 1
         self.publish_state()
 
