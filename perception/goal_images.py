@@ -41,7 +41,7 @@ def heldout_error(vae_dir: str | Path) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def make_goal(image: np.ndarray, encoder, reference_error: float | None = None, max_error_ratio: float = 10.0) -> Goal:
+def make_goal(image: np.ndarray, encoder, reference_error: float | None = None, max_error_ratio: float = 5.0) -> Goal:
     """Check ``image`` and encode it; BadImageError says why an image is refused.
 
     Images whose reconstruction error (mean squared, 0..1 scale) exceeds ``max_error_ratio`` times

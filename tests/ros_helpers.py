@@ -109,3 +109,37 @@ class Probe:
 def twist_linear(msg) -> np.ndarray:
     lin = msg.twist.linear
     return np.array([lin.x, lin.y, lin.z])
+
+
+def make_plumbing_checkpoint(out: Path, frames: int = 1200, vae_epochs: int = 4) -> Path:
+    """A policy folder with a briefly trained VAE (so goal images can be checked against its held-out error) and an
+    untrained TD3 actor: enough for plumbing (lifecycle, max age, e-stop, refusals), not for reaching goals."""
+    import torch
+
+    from rigbot import config
+    from rigbot.perception.collect import collect
+    from rigbot.perception.frame_dataset import load_frames
+    from rigbot.perception.vae import VAEConfig
+    from rigbot.perception.vae_training import train_vae
+    from rigbot.policy.checkpoint import save_policy
+    from rigbot.policy.td3 import TD3, TD3Config
+
+    out = Path(out)
+    if (out / "policy.yaml").is_file():
+        return out
+    collect("reach", frames, out / "data", seed=0, progress=False)
+    train_vae(load_frames(out / "data")["images"], out / "vae", VAEConfig(latent_dim=8), epochs=vae_epochs,
+              progress=False)
+    torch.manual_seed(0)
+    td3 = TD3Config(hidden=[64, 64])
+    meta = {"task": "reach", "observation": "latent", "obs_dim": 8, "goal_dim": 8, "action_dim": 2,
+            "max_linear_speed": 0.2, "control_hz": 10.0, "image_size": 48, "td3": config.to_dict(td3)}
+    return save_policy(out, TD3(td3, 8, 8, 2), meta)
+
+
+def trained_reach_checkpoint() -> Path | None:
+    """A trained reach policy for the reaching tests: $RIGBOT_TEST_REACH_CHECKPOINT, else checkpoints/reach."""
+    for candidate in (os.environ.get("RIGBOT_TEST_REACH_CHECKPOINT"), Path(__file__).parents[1] / "checkpoints" / "reach"):
+        if candidate and (Path(candidate) / "policy.yaml").is_file():
+            return Path(candidate)
+    return None

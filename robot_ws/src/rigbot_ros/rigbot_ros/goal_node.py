@@ -44,7 +44,7 @@ class GoalNode(Node):
         self.library = GoalLibrary(declare(self, "library", "goals", "folder of saved goal images (NAME.png)"))
         self.reached_threshold = declare(self, "reached_threshold", 1.0, "latent distance counted as reached",
                                          (0.0, 1000.0))
-        self.max_error_ratio = declare(self, "max_error_ratio", 10.0, "refuse goal images the VAE reconstructs "
+        self.max_error_ratio = declare(self, "max_error_ratio", 5.0, "refuse goal images the VAE reconstructs "
                                        "worse than this many times its held-out error (0: off)", (0.0, 1e6))
         self.frame_id = declare(self, "frame_id", "camera_color_optical_frame", "frame of published images")
         initial = declare(self, "goal", "", "goal to start with and to switch to at run time: a saved goal's "
