@@ -22,9 +22,8 @@ DEFAULTS = {  # per task: exploration frames, VAE epochs, RL environment steps
 }
 
 
-def _log(progress: bool, text: str) -> None:
-    if progress:
-        print(text, flush=True)
+def _log(progress: bool, text: str) -> None:  # noqa: ARG001 (stage lines print even without progress bars)
+    print(text, flush=True)
 
 
 def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool) -> Path:

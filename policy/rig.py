@@ -212,7 +212,7 @@ class RIGTrainer:
         self.curve.append(row)
         write_curve(self.out, self.curve, self.random_baseline, title=f"{self.cfg.task}: "
                     f"{self.meta['training']['config']['observation']} observation",
-                    success_threshold=self.eval_env.unwrapped.cfg.success_threshold)
+                    success_threshold=self.eval_env.unwrapped.cfg.success_threshold, timing=self.timing)
         return row
 
     # ---- checkpoints ----------------------------------------------------------------------------------------
@@ -320,7 +320,7 @@ class RIGTrainer:
 
 
 def write_curve(out: Path, curve: list[dict], random_baseline: dict | None, title: str,
-                success_threshold: float = 0.05) -> None:
+                success_threshold: float = 0.05, timing: dict | None = None) -> None:
     """curve.csv, curve.json and learning_curve.png (success rate and final distances against steps)."""
     from rigbot.plots import line_plot
 
@@ -328,7 +328,8 @@ def write_curve(out: Path, curve: list[dict], random_baseline: dict | None, titl
     keys = list(curve[0])
     lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in curve]
     atomic_write_text(out / "curve.csv", "\n".join(lines) + "\n")
-    atomic_write_text(out / "curve.json", json.dumps({"curve": curve, "random_policy": random_baseline}, indent=1))
+    atomic_write_text(out / "curve.json", json.dumps({"curve": curve, "random_policy": random_baseline,
+                                                            "timing_s": timing}, indent=1))
     x = np.array([r["env_steps"] for r in curve])
     success = line_plot({"success rate": (x, [r["success_rate"] for r in curve])}, f"{title}: success rate",
                         "environment steps", "success rate", y_range=(0, 1),

@@ -5,3 +5,22 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
 import rigbot.sim  # noqa: E402,F401  (chooses the OpenGL backend before anything imports mujoco)
+
+
+import pytest  # noqa: E402
+
+# The budget of the CI learning run (see test_training.py): small, but RIG on reach learns within it.
+CI_REACH = {"frames": 2000, "vae_epochs": 6, "env_steps": 3000,
+            "rig": {"updates_per_step": 1, "random_steps": 500, "eval_every": 1000, "eval_episodes": 20,
+                    "checkpoint_every": 3000}}
+
+
+@pytest.fixture(scope="session")
+def trained_reach_policy(tmp_path_factory):
+    """A RIG reach policy trained once per test session, by the real pipeline, on a fixed seed."""
+    from rigbot.policy.pipeline import train_pipeline
+
+    out = tmp_path_factory.mktemp("reach_policy")
+    return train_pipeline("reach", out, agent="rig", seed=0, env_steps=CI_REACH["env_steps"],
+                          frames=CI_REACH["frames"], vae_epochs=CI_REACH["vae_epochs"], progress=False,
+                          rig_overrides=CI_REACH["rig"])
