@@ -15,7 +15,7 @@ from sensor_msgs.msg import Image
 from rigbot.perception.preprocessing import BadImageError, preprocess
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import declare, load_encoder, run
+from rigbot_ros.node_runtime import declare, load_encoder, one_torch_thread, run
 
 
 def with_roi_from(deployment_file: str, pre):
@@ -42,6 +42,7 @@ class EncoderNode(Node):
                                            "image the encoder is fed, on /rigbot/encoder/model_input")
         deployment = declare(self, "deployment_file", "", "calibration deployment YAML whose 'roi' (x, y, width, "
                              "height in raw camera pixels) replaces the checkpoint's; empty: the checkpoint's")
+        one_torch_thread()
         self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
         self.pre = self.encoder.preprocess
         if deployment:

@@ -48,6 +48,13 @@ def load_encoder(checkpoint: str | Path):
     return load_checkpoint(vae_dir(checkpoint))
 
 
+def one_torch_thread() -> None:
+    """The models are small: one thread runs them fastest and leaves the other cores to the other nodes."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 class StartupError(Exception):
     """A node cannot start (bad parameter, missing checkpoint); the message says why."""
 

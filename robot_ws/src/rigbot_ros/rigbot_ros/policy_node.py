@@ -38,7 +38,7 @@ class PolicyNode(LifecycleNode):
         self.cmd_pub = None
         self._subs = []
         self.active = False
-        self._last_action_time = -1e9
+        self._next_action = 0.0
         self.actions = 0
         if self.autostart:
             self.trigger_configure()
@@ -47,6 +47,9 @@ class PolicyNode(LifecycleNode):
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from rigbot.policy.latent_control import LatentGoalController
+        from rigbot_ros.node_runtime import one_torch_thread
+
+        one_torch_thread()
 
         try:
             if self._given_policy is not None:
@@ -109,7 +112,8 @@ class PolicyNode(LifecycleNode):
         if not self.active:
             return
         now = time.monotonic()
-        if now - self._last_action_time < 0.9 / self.control_hz:  # faster than the control rate: skip this one
+        period = 1.0 / self.control_hz
+        if now < self._next_action - 0.25 * period:  # ahead of the control schedule: skip this observation
             return
         action, why = self.controller.step(self.get_clock().now().nanoseconds * 1e-9)
         if action is None:
@@ -119,7 +123,7 @@ class PolicyNode(LifecycleNode):
 
         linear, angular = action_to_twist(action)
         self.cmd_pub.publish(conv.twist(linear, angular, msg.header.stamp, self.frame_id))
-        self._last_action_time = now
+        self._next_action = max(self._next_action + period, now)  # a schedule: jitter does not lower the rate
         self.actions += 1
 
 
