@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+
+from rigbot import media
+from rigbot_ros import conversions as conv
+from rigbot_ros import topics
 
 
 class NodeProcess:
@@ -143,3 +151,49 @@ def trained_reach_checkpoint() -> Path | None:
         if candidate and (Path(candidate) / "policy.yaml").is_file():
             return Path(candidate)
     return None
+
+
+def goal_png(path, target) -> str:
+    """The twin's reach scene with the hand at ``target`` (x, y), as a PNG file, as a user would have it."""
+    import rigbot.sim as sim
+
+    env = sim.make("reach")
+    env.reset(seed=0)
+    image = env.unwrapped.render_goal(np.asarray(target, float))
+    env.close()
+    return str(media.write_png(path, image))
+
+
+def set_goal_cli(image: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rigbot.cli", "goal", "set", image, "--timeout", "20"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class Graph:
+    def __init__(self, checkpoint, log_dir, autostart: bool):
+        ck = {"checkpoint": str(checkpoint)}
+        self.nodes = {
+            "twin": NodeProcess("twin", log_dir, params={"task": "reach"}),
+            "encoder": NodeProcess("encoder", log_dir, params=ck),
+            "goal": NodeProcess("goal", log_dir, params=ck),
+            "policy": NodeProcess("policy", log_dir, params={**ck, "autostart": autostart}),
+            "safety_gate": NodeProcess("safety_gate", log_dir),
+        }
+        self.probe = Probe("graph_probe")
+        p = self.probe
+        self.poses = p.listen(PoseStamped, topics.EE_POSE, topics.SENSOR)
+        self.policy_out = p.listen(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
+        self.arm = p.listen(TwistStamped, topics.ARM_COMMAND, topics.COMMAND)
+        self.status = p.listen(DiagnosticStatus, topics.GOAL_STATUS, topics.EVENTS)
+        self.goal_images = p.listen(Image, topics.GOAL_IMAGE, topics.LATCHED)
+        self.latents = p.listen(Image, topics.LATENT, topics.SENSOR)
+        p.spin_until(lambda: len(self.poses) > 5 and self.arm and self.latents, 90, "the graph running")
+        p.call(GetState, "/policy/get_state", timeout=60)  # the policy node is up
+
+    def hand(self) -> np.ndarray:
+        return conv.position(self.poses[-1][1])
+
+    def stop(self):
+        for n in self.nodes.values():
+            n.stop()
+        self.probe.close()

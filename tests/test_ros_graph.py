@@ -1,8 +1,7 @@
 """The node graph as separate processes over real DDS: twin + encoder + goal + policy + safety gate.
 
-The plumbing tests use a policy whose VAE is briefly trained and whose actor is not (made in a minute; cached
-in pytest's cache folder between local runs). Reaching a goal needs a trained policy: test_reaches_a_goal_image
-uses $RIGBOT_TEST_REACH_CHECKPOINT or checkpoints/reach.
+The plumbing tests use a policy whose VAE is briefly trained and whose actor is not (made in under a minute;
+cached in pytest's cache folder between local runs). Reaching a goal needs a trained policy: test_ros_reach.py.
 """
 import os
 import signal
@@ -16,63 +15,16 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from ros_helpers import NodeProcess, Probe, make_plumbing_checkpoint, trained_reach_checkpoint, twist_linear  # noqa
+from ros_helpers import Graph, Probe, goal_png, make_plumbing_checkpoint, set_goal_cli, twist_linear  # noqa: E402
 from rigbot import media  # noqa: E402
 from rigbot_ros import conversions as conv  # noqa: E402
 from rigbot_ros import topics  # noqa: E402
-
-
-def goal_png(path, target) -> str:
-    """The twin's reach scene with the hand at ``target`` (x, y), as a PNG file, as a user would have it."""
-    import rigbot.sim as sim
-
-    env = sim.make("reach")
-    env.reset(seed=0)
-    image = env.unwrapped.render_goal(np.asarray(target, float))
-    env.close()
-    return str(media.write_png(path, image))
-
-
-def set_goal_cli(image: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rigbot.cli", "goal", "set", image, "--timeout", "20"],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-class Graph:
-    def __init__(self, checkpoint, log_dir, autostart: bool):
-        ck = {"checkpoint": str(checkpoint)}
-        self.nodes = {
-            "twin": NodeProcess("twin", log_dir, params={"task": "reach"}),
-            "encoder": NodeProcess("encoder", log_dir, params=ck),
-            "goal": NodeProcess("goal", log_dir, params=ck),
-            "policy": NodeProcess("policy", log_dir, params={**ck, "autostart": autostart}),
-            "safety_gate": NodeProcess("safety_gate", log_dir),
-        }
-        self.probe = Probe("graph_probe")
-        p = self.probe
-        self.poses = p.listen(PoseStamped, topics.EE_POSE, topics.SENSOR)
-        self.policy_out = p.listen(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
-        self.arm = p.listen(TwistStamped, topics.ARM_COMMAND, topics.COMMAND)
-        self.status = p.listen(DiagnosticStatus, topics.GOAL_STATUS, topics.EVENTS)
-        self.goal_images = p.listen(Image, topics.GOAL_IMAGE, topics.LATCHED)
-        self.latents = p.listen(Image, topics.LATENT, topics.SENSOR)
-        p.spin_until(lambda: len(self.poses) > 5 and self.arm and self.latents, 90, "the graph running")
-        p.call(GetState, "/policy/get_state", timeout=60)  # the policy node is up
-
-    def hand(self) -> np.ndarray:
-        return conv.position(self.poses[-1][1])
-
-    def stop(self):
-        for n in self.nodes.values():
-            n.stop()
-        self.probe.close()
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +133,43 @@ def test_policy_never_acts_on_an_old_observation(plumbing):
         os.kill(twin.pid, signal.SIGCONT)
 
 
+def test_goal_from_the_camera_saved_and_listed(plumbing, tmp_path):
+    g, p = plumbing, plumbing.probe
+    n = len(g.goal_images)
+    cli = [sys.executable, "-m", "rigbot.cli", "goal"]
+    result = subprocess.run(cli + ["from-camera"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "new goal from the camera" in result.stdout, result.stdout + result.stderr
+    p.spin_until(lambda: len(g.goal_images) > n, 10, "the camera frame as the latched goal")
+    library = tmp_path / "goals"
+    result = subprocess.run(cli + ["save", "here", "--library", str(library)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    saved = media.read_image(library / "here.png")
+    assert np.array_equal(saved, conv.image_to_rgb(g.goal_images[-1][1]))
+    result = subprocess.run(cli + ["list", "--library", str(library)], capture_output=True, text=True, timeout=60)
+    assert "1 saved goal(s)" in result.stdout and "here" in result.stdout
+    result = subprocess.run(cli + ["set", "nosuchgoal", "--library", str(library)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "no goal named 'nosuchgoal'" in result.stderr and "here" in result.stderr
+
+
+def test_rigbot_sim_runs_the_graph_in_one_process(request, tmp_path):
+    checkpoint = make_plumbing_checkpoint(request.config.cache.mkdir("rigbot_plumbing_checkpoint_v1"))
+    own_domain = dict(os.environ, ROS_DOMAIN_ID=str((int(os.environ["ROS_DOMAIN_ID"]) + 1) % 230))  # not the graph's
+    result = subprocess.run([sys.executable, "-m", "rigbot.cli", "sim", "--checkpoint", str(checkpoint),
+                             "--timeout", "3", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                            env=own_domain)
+    out = result.stdout
+    assert "goal image from the twin" in out and "step" in out and "final distance to goal: hand" in out, \
+        out + result.stderr
+    assert result.returncode == 1 and "NOT reached" in out  # an untrained actor does not reach the goal
+    assert (tmp_path / "sim_result.png").is_file()
+    assert "shut down: sent zero velocity" in result.stderr
+    missing = subprocess.run([sys.executable, "-m", "rigbot.cli", "sim", "--checkpoint", str(tmp_path / "none")],
+                             capture_output=True, text=True, timeout=60, env=own_domain)
+    assert missing.returncode == 2 and "no trained policy here" in missing.stderr
+
+
 def test_killed_policy_means_zero_within_the_timeout(plumbing):
     g, p = plumbing, plumbing.probe
     p.spin_until(lambda: np.any(twist_linear(g.arm[-1][1])), 10, "the arm moving")
@@ -194,25 +183,3 @@ def test_killed_policy_means_zero_within_the_timeout(plumbing):
     held = g.hand()
     p.spin(0.5)
     np.testing.assert_allclose(g.hand(), held, atol=1e-3)
-
-
-def test_reaches_a_goal_image(ros, tmp_path):
-    checkpoint = trained_reach_checkpoint()
-    if checkpoint is None:
-        pytest.skip("needs a trained reach policy: set RIGBOT_TEST_REACH_CHECKPOINT or train checkpoints/reach "
-                    "(rigbot train reach)")
-    graph = Graph(checkpoint, tmp_path, autostart=True)
-    try:
-        target = np.array([0.42, -0.08])
-        result = set_goal_cli(goal_png(tmp_path / "goal.png", target))
-        assert result.returncode == 0, result.stdout + result.stderr
-        p = graph.probe
-        end = time.monotonic() + 20
-        close_for = 0
-        while time.monotonic() < end and close_for < 10:
-            p.spin(0.1)
-            close_for = close_for + 1 if np.linalg.norm(graph.hand()[:2] - target) < 0.05 else 0
-        distance = np.linalg.norm(graph.hand()[:2] - target)
-        assert distance < 0.05, f"the hand ended {distance * 100:.1f} cm from the goal"
-    finally:
-        graph.stop()
