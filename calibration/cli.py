@@ -352,5 +352,5 @@ def register(subparsers) -> None:
     src.add_argument("--frame", metavar="IMAGE", help="a camera frame to compare with")
     src.add_argument("--camera", metavar="SPEC", help="read one frame from this camera to compare with")
     s.add_argument("--hand", type=_triple, metavar="X,Y,Z", help="where the real hand is (default: the twin's home)")
-    s.add_argument("--size", type=int, default=256, help="side of the compared images, pixels (default 256)")
+    s.add_argument("--size", type=int, default=256, help="side of the compared images, 16 to 256 pixels (default 256)")
     s.set_defaults(func=cmd_align)
