@@ -20,7 +20,8 @@ RVIZ = os.path.join(HERE, "rigbot.rviz")
 ARGUMENTS = [
     ("checkpoint", "checkpoints/reach", "trained policy folder (policy.yaml, policy.safetensors, vae/)"),
     ("task", "reach", "twin task: reach or push (must match the checkpoint)"),
-    ("real_time", "true", "true: the twin runs on the wall clock; false: lockstep, as fast as possible"),
+    ("real_time", "true", "true: the twin runs on the wall clock; false: lockstep, as fast as possible (then set "
+                          "control_hz high in the params file, so the policy answers every frame)"),
     ("camera_topic", "/camera/camera/color/image_raw", "the twin's colour image topic"),
     ("command_topic", "/servo_node/delta_twist_cmds", "gated TwistStamped commands the twin obeys"),
     ("limits", "", "robot or deployment YAML for the safety gate (empty: the twin arm's limits)"),

@@ -151,6 +151,23 @@ def test_goal_from_the_camera_saved_and_listed(plumbing, tmp_path):
     result = subprocess.run(cli + ["set", "nosuchgoal", "--library", str(library)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and "no goal named 'nosuchgoal'" in result.stderr and "here" in result.stderr
+    # the goal parameter, as `ros2 param set /goal goal FILE_OR_NAME` sets it
+    n = len(g.goal_images)
+    ok = set_parameter(p, "/goal", "goal", str(library / "here.png"))
+    assert ok.successful, ok.reason
+    p.spin_until(lambda: len(g.goal_images) > n, 10, "the goal from the parameter")
+    refused = set_parameter(p, "/goal", "goal", "nosuchgoal")
+    assert not refused.successful and "no goal named 'nosuchgoal'" in refused.reason
+
+
+def set_parameter(probe, node: str, name: str, text: str):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
+    reply = probe.call(SetParameters, f"{node}/set_parameters",
+                       SetParameters.Request(parameters=[Parameter(name=name, value=value)]))
+    return reply.results[0]
 
 
 def test_rigbot_sim_runs_the_graph_in_one_process(request, tmp_path):

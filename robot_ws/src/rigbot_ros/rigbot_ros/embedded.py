@@ -58,7 +58,9 @@ def run_embedded(task: str = "reach", checkpoint: str | Path | None = None, seed
         nodes = [twin,
                  EncoderNode(encoder=policy.encoder, parameter_overrides=[ckpt]),
                  GoalNode(encoder=policy.encoder, parameter_overrides=[ckpt]),
-                 PolicyNode(policy=policy, parameter_overrides=[ckpt, Parameter("autostart", value=True)]),
+                 # lockstep: act on every frame (the twin waits for the answer), not on the wall-clock schedule
+                 PolicyNode(policy=policy, parameter_overrides=[ckpt, Parameter("autostart", value=True)] + (
+                     [] if real_time else [Parameter("control_hz", value=1000.0)])),
                  SafetyGateNode(parameter_overrides=[Parameter("limits_file", value=str(twin.twin.robot.source))])]
         goal_node = nodes[2]
         env = twin.twin
