@@ -47,11 +47,11 @@ def lifecycle(probe: Probe, transition: int) -> bool:
                       ChangeState.Request(transition=Transition(id=transition))).success
 
 
-def test_policy_sends_nothing_until_activated_and_refuses_malformed_goals(plumbing, tmp_path):
+def test_malformed_goal_images_are_refused_and_the_arm_stays_still(plumbing, tmp_path):
     g, p = plumbing, plumbing.probe
     assert p.call(GetState, "/policy/get_state").current_state.label == "unconfigured"
     assert lifecycle(p, Transition.TRANSITION_CONFIGURE)
-    assert lifecycle(p, Transition.TRANSITION_ACTIVATE)
+    assert p.call(GetState, "/policy/get_state").current_state.label == "inactive"
     start = g.hand()
     # malformed goal images: each refused with a reason, no goal ever published, the arm never moves
     send = p.node.create_publisher(Image, topics.GOAL_SET, topics.EVENTS)
@@ -82,12 +82,16 @@ def test_policy_sends_nothing_until_activated_and_refuses_malformed_goals(plumbi
     np.testing.assert_allclose(g.hand(), start, atol=1e-3)
 
 
-def test_goal_from_the_cli_then_estop_and_release(plumbing, tmp_path):
+def test_goal_from_the_cli_nothing_until_activated_then_estop_and_release(plumbing, tmp_path):
     g, p = plumbing, plumbing.probe
     result = set_goal_cli(goal_png(tmp_path / "goal.png", [0.42, 0.08]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "goal set from" in result.stdout
     p.spin_until(lambda: g.goal_images, 10, "the latched goal image")
+    # a goal and fresh observations, but the policy is configured, not active: it sends nothing
+    p.spin(1.5)
+    assert not g.policy_out and all(not np.any(twist_linear(m)) for _, m in g.arm)
+    assert lifecycle(p, Transition.TRANSITION_ACTIVATE)
     p.spin_until(lambda: g.policy_out and np.any(twist_linear(g.arm[-1][1])), 15, "the policy moving the arm")
     acted = g.policy_out[-1][1]
     assert acted.header.frame_id == "base_link"

@@ -140,7 +140,12 @@ class GoalNode(Node):
         for p in params:
             if p.name == "goal" and p.value:
                 ok, message = self.set_named(p.value)
-                return SetParametersResult(successful=ok, reason=message)
+                if not ok:
+                    return SetParametersResult(successful=False, reason=message)
+            elif p.name in ("reached_threshold", "max_error_ratio"):
+                setattr(self, p.name, float(p.value))
+            elif p.name == "library":
+                self.library = GoalLibrary(p.value)
         return SetParametersResult(successful=True)
 
     # ---- status -----------------------------------------------------------------------------------------------
