@@ -1,0 +1,69 @@
+"""Message <-> numpy conversions (no cv_bridge): every supported encoding, padded rows, and refusals."""
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from sensor_msgs.msg import Image  # noqa: E402
+
+from rigbot_ros import conversions as conv  # noqa: E402
+
+RGB = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+
+
+def message(encoding: str, pixels: np.ndarray, pad: int = 0) -> Image:
+    h, w = pixels.shape[:2]
+    rows = pixels.reshape(h, -1)
+    rows = np.hstack([rows, np.full((h, pad), 99, np.uint8)])  # rows padded beyond the pixels, as drivers may
+    msg = Image(height=h, width=w, encoding=encoding, step=rows.shape[1])
+    msg.data = rows.tobytes()
+    return msg
+
+
+@pytest.mark.parametrize("pad", [0, 3])
+def test_colour_encodings_decode_to_the_same_rgb(pad):
+    alpha = np.full((5, 7, 1), 255, np.uint8)
+    cases = {"rgb8": RGB, "bgr8": RGB[..., ::-1], "rgba8": np.concatenate([RGB, alpha], 2),
+             "bgra8": np.concatenate([RGB[..., ::-1], alpha], 2)}
+    for encoding, pixels in cases.items():
+        np.testing.assert_array_equal(conv.image_to_rgb(message(encoding, np.ascontiguousarray(pixels), pad)), RGB)
+    mono = RGB[..., 0]
+    np.testing.assert_array_equal(conv.image_to_rgb(message("mono8", np.ascontiguousarray(mono), pad)),
+                                  np.repeat(mono[..., None], 3, 2))
+
+
+def test_round_trip_and_stamps():
+    msg = conv.rgb_to_image(RGB, 12.25, "cam")
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (5, 7, 21, "rgb8")
+    assert conv.to_seconds(msg.header.stamp) == 12.25 and msg.header.frame_id == "cam"
+    np.testing.assert_array_equal(conv.image_to_rgb(msg), RGB)
+    z = np.array([0.5, -1.25, 3.0], np.float32)
+    lat = conv.latent_to_image(z, msg.header.stamp, "cam")
+    assert lat.header.stamp == msg.header.stamp
+    np.testing.assert_array_equal(conv.image_to_latent(lat, 3), z)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (dict(encoding="16UC1"), "not supported"),
+    (dict(height=0, width=0), "empty"),
+    (dict(width=8), "step 21 is less than"),
+    (dict(data=bytes(20)), "has 20 bytes"),
+    (dict(height=9000, width=9000, step=27000), "larger than"),
+])
+def test_malformed_images_are_refused_with_the_reason(change, reason):
+    msg = conv.rgb_to_image(RGB, 0.0, "cam")
+    for k, v in change.items():
+        setattr(msg, k, v)
+    with pytest.raises(conv.BadMessageError, match=reason):
+        conv.image_to_rgb(msg)
+
+
+def test_latents_are_checked():
+    lat = conv.latent_to_image(np.zeros(4), 0.0, "cam")
+    with pytest.raises(conv.BadMessageError, match="expected 8"):
+        conv.image_to_latent(lat, 8)
+    bad = conv.latent_to_image(np.array([np.nan, 0, 0, 0]), 0.0, "cam")
+    with pytest.raises(conv.BadMessageError, match="not finite"):
+        conv.image_to_latent(bad)
+    with pytest.raises(conv.BadMessageError, match="1-row"):
+        conv.image_to_latent(conv.rgb_to_image(RGB, 0.0, "cam"))
