@@ -25,7 +25,8 @@ ARGUMENTS = [
     ("camera_source", "realsense", "realsense, realsense:FILE.bag, opencv:INDEX, opencv:VIDEO, or external "
                                    "(do not start rigbot's camera node: run realsense-ros yourself)"),
     ("camera_serial", "", "RealSense serial number (empty: the first attached; see rigbot cameras list)"),
-    ("camera_info_file", "", "camera_info YAML from calibration (empty: nominal intrinsics)"),
+    ("camera_info_file", "", "camera_info YAML from calibration (empty: the one the limits file names, else "
+                             "nominal intrinsics)"),
     ("camera_topic", "/camera/camera/color/image_raw", "colour image topic"),
     ("camera_info_topic", "/camera/camera/color/camera_info", "camera info topic"),
     ("command_topic", "/servo_node/delta_twist_cmds", "where the gated TwistStamped commands go"),
@@ -49,7 +50,7 @@ def generate_launch_description():
     camera = Node(
         package="rigbot_ros", executable="camera_node", name="camera", output="screen",
         parameters=[params, {"source": arg("camera_source"), "serial": arg("camera_serial"),
-                             "camera_info_file": arg("camera_info_file")}],
+                             "camera_info_file": arg("camera_info_file"), "deployment_file": arg("limits")}],
         remappings=camera_remaps,
         condition=UnlessCondition(PythonExpression(["'", arg("camera_source"), "' == 'external'"])))
     encoder = Node(

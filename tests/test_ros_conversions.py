@@ -67,3 +67,21 @@ def test_latents_are_checked():
         conv.image_to_latent(bad)
     with pytest.raises(conv.BadMessageError, match="1-row"):
         conv.image_to_latent(conv.rgb_to_image(RGB, 0.0, "cam"))
+
+
+def test_nodes_take_roi_and_camera_info_from_the_deployment_file(tmp_path):
+    from rigbot.calibration.deployment import DeploymentConfig, save_deployment
+    from rigbot.config import ConfigError
+    from rigbot.perception.preprocessing import PreprocessConfig
+    from rigbot_ros.camera_node import camera_info_of
+    from rigbot_ros.encoder_node import with_roi_from
+
+    path = save_deployment(DeploymentConfig(roi=(10, 0, 400, 400), camera_info="camera_info.yaml"),
+                           tmp_path / "deployment.yaml")
+    pre = with_roi_from(str(path), PreprocessConfig(size=48, color_order="bgr"))
+    assert pre.roi == (10, 0, 400, 400) and pre.size == 48 and pre.color_order == "bgr"
+    assert camera_info_of(str(path)) == str(tmp_path / "camera_info.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("roi: [1, 2, 3]\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        with_roi_from(str(bad), PreprocessConfig())

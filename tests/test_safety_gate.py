@@ -138,3 +138,13 @@ def test_action_and_twist_conversions():
         action_to_twist([1.0])
     with pytest.raises(ValueError):
         twist_to_action([0.1, 0.2], 2)
+
+
+def test_limits_from_a_calibration_deployment_file(tmp_path):
+    from rigbot.calibration.deployment import Box, DeploymentConfig, save_deployment
+
+    path = save_deployment(DeploymentConfig(workspace=Box((0.3, -0.1, 0.05), (0.5, 0.1, 0.2)), max_linear_speed=0.1,
+                                            max_angular_speed=0.3), tmp_path / "deployment.yaml")
+    lim = limits_from_robot_yaml(path)
+    assert lim.workspace_low == (0.3, -0.1, 0.05) and lim.workspace_high == (0.5, 0.1, 0.2)
+    assert lim.max_linear_speed == 0.1 and lim.max_angular_speed == 0.3

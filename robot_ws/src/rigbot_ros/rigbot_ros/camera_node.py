@@ -35,6 +35,20 @@ def load_intrinsics(path: str) -> dict:
             "width": raw.get("image_width"), "height": raw.get("image_height")}
 
 
+def camera_info_of(deployment_file: str) -> str:
+    """The camera_info file a deployment YAML names (relative to it), or '' if it names none."""
+    from pathlib import Path
+
+    from rigbot.config import read_yaml
+
+    raw = read_yaml(deployment_file)
+    name = raw.get("camera_info") if isinstance(raw, dict) else None
+    if not name:
+        return ""
+    path = Path(name)
+    return str(path if path.is_absolute() else Path(deployment_file).parent / path)
+
+
 class CameraNode(Node):
     def __init__(self, name: str = "camera", **kwargs):
         super().__init__(name, **kwargs)
@@ -50,6 +64,10 @@ class CameraNode(Node):
                             "distortion_coefficients); empty: ideal pinhole from vertical_fov_deg")
         self.fov = declare(self, "vertical_fov_deg", 42.0, "vertical field of view without a calibration file "
                            "(RealSense D435 colour: about 42)", (1.0, 179.0))
+        deployment = declare(self, "deployment_file", "", "calibration deployment YAML; its camera_info file is used "
+                             "when camera_info_file is empty")
+        if not info_file and deployment:
+            info_file = camera_info_of(deployment)
         self.intrinsics = load_intrinsics(info_file) if info_file else None
         if serial and source == "realsense":
             source = f"realsense:{serial}"
