@@ -171,6 +171,13 @@ def test_twin_speaks_the_robots_topics_and_obeys_twists(probe, tmp_path):
         goal = conv.image_to_rgb(goals[-1][1])
         assert np.mean(np.abs(goal.astype(int) - expected.astype(int))) < 3  # same scene, hand at the click
         assert "from a picked point" in node.log()
+        # RViz's 2D Goal Pose: the same, for the hand
+        pose_pub = probe.node.create_publisher(PoseStamped, topics.GOAL_POSE, topics.EVENTS)
+        probe.spin_until(lambda: pose_pub.get_subscription_count() > 0, 10, "the twin subscribing to goal poses")
+        n = len(goals)
+        pose_pub.publish(conv.pose([0.30, 0.12, 0.0], probe.node.get_clock().now().to_msg(), "base_link"))
+        probe.spin_until(lambda: len(goals) > n, 10, "a goal image from the goal pose")
+        assert "[0.3, 0.12]" in node.wait_log("[0.3, 0.12]", 10, probe)
         # a point in another frame is refused, loudly
         msg.header.frame_id = "map"
         click.publish(msg)
