@@ -35,9 +35,16 @@ def ros():
 
 
 @pytest.fixture(scope="module")
-def plumbing(ros, request, tmp_path_factory):
-    checkpoint = make_plumbing_checkpoint(request.config.cache.mkdir("rigbot_plumbing_checkpoint_v1"))
-    graph = Graph(checkpoint, tmp_path_factory.mktemp("graph"), autostart=False)
+def plumbing_checkpoint(request, tmp_path_factory):
+    """Made once, and kept in pytest's cache folder between local runs (when the cache is on)."""
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("rigbot_plumbing_checkpoint_v1") if cache else tmp_path_factory.mktemp("plumbing")
+    return make_plumbing_checkpoint(folder)
+
+
+@pytest.fixture(scope="module")
+def plumbing(ros, plumbing_checkpoint, tmp_path_factory):
+    graph = Graph(plumbing_checkpoint, tmp_path_factory.mktemp("graph"), autostart=False)
     yield graph
     graph.stop()
 
@@ -174,8 +181,8 @@ def set_parameter(probe, node: str, name: str, text: str):
     return reply.results[0]
 
 
-def test_rigbot_sim_runs_the_graph_in_one_process(request, tmp_path):
-    checkpoint = make_plumbing_checkpoint(request.config.cache.mkdir("rigbot_plumbing_checkpoint_v1"))
+def test_rigbot_sim_runs_the_graph_in_one_process(plumbing_checkpoint, tmp_path):
+    checkpoint = plumbing_checkpoint
     own_domain = dict(os.environ, ROS_DOMAIN_ID=str((int(os.environ["ROS_DOMAIN_ID"]) + 1) % 230))  # not the graph's
     result = subprocess.run([sys.executable, "-m", "rigbot.cli", "sim", "--checkpoint", str(checkpoint),
                              "--timeout", "3", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120,
