@@ -135,6 +135,9 @@ class RIGTrainer:
                      "max_linear_speed": self.vmax, "control_hz": twin.robot.control_hz,
                      "image_size": twin.cfg.image_size, "td3": config.to_dict(cfg.td3),
                      "training": {"config": config.to_dict(cfg), "seed": seed, "env": env_options}}
+        # One thread: with two, OpenMP's spinning workers stall whenever another process wants the CPU (measured
+        # 1.3 against 17 updates/s on a busy 2-core machine); on a quiet one the second thread gains little.
+        torch.set_num_threads(1)
         torch.manual_seed(seed)
         self.agent = TD3(cfg.td3, view.obs_dim, view.goal_dim, self.action_dim, input_mean, input_std)
         keep_images = cfg.relabel.reward == "pixel_distance" or cfg.vae_finetune_every > 0
