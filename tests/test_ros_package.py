@@ -69,11 +69,17 @@ def test_package_xml_declares_what_the_nodes_import():
     assert "install_scripts=$base/lib/rigbot_ros" in cfg and (PKG / "resource" / "rigbot_ros").is_file()
 
 
-@pytest.mark.skipif(shutil.which("colcon") is None, reason="colcon is not installed (pip install colcon-common-extensions)")
+def colcon() -> str | None:
+    """colcon beside this Python (a venv that is not activated), else on PATH."""
+    here = Path(sys.executable).parent / "colcon"
+    return str(here) if here.is_file() else shutil.which("colcon")
+
+
+@pytest.mark.skipif(colcon() is None, reason="colcon is not installed (pip install colcon-common-extensions)")
 def test_colcon_builds_the_package_and_its_executables_run(tmp_path):
     ws = ROOT / "robot_ws"
     result = subprocess.run(
-        ["colcon", "--log-base", str(tmp_path / "log"), "build", "--build-base", str(tmp_path / "build"),
+        [colcon(), "--log-base", str(tmp_path / "log"), "build", "--build-base", str(tmp_path / "build"),
          "--install-base", str(tmp_path / "install")], cwd=ws, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     install = tmp_path / "install" / "rigbot_ros"
