@@ -2,8 +2,9 @@
 
 The policy is $RIGBOT_TEST_REACH_CHECKPOINT, checkpoints/reach, or else the session's CI-trained reach policy
 (conftest.trained_reach_policy). How good the policy is, is test_training's question; this test asks whether
-the node graph does what the policy does: it takes a goal that the policy reaches within 4 cm when run directly
-on the twin (no ROS), and requires the graph, across processes and DDS, to bring the hand within 5 cm of it.
+the node graph does what the policy does: it takes the goal the policy reaches best when run directly on the twin
+(no ROS; within the task's 5 cm), and requires the graph, across processes and DDS, to bring the hand within 5 cm
+of it too.
 """
 import time
 
@@ -20,8 +21,9 @@ def reach_checkpoint(request):
     return trained_reach_checkpoint() or request.getfixturevalue("trained_reach_policy")
 
 
-def goal_the_policy_reaches(checkpoint, candidates: int = 12) -> np.ndarray:
-    """A hand goal that the policy, acting directly on the twin's images, reaches within 4 cm from home."""
+def goal_the_policy_reaches(checkpoint, candidates: int = 20) -> np.ndarray:
+    """Of ``candidates`` hand goals, the one the policy, acting directly on the twin's images (no ROS), ends
+    nearest to from home; it must be within the task's 5 cm."""
     import rigbot.sim as sim
     from rigbot.policy.checkpoint import load_policy
 
@@ -29,7 +31,7 @@ def goal_the_policy_reaches(checkpoint, candidates: int = 12) -> np.ndarray:
     env = sim.make("reach", image_size=policy.image_size)
     rng = np.random.default_rng(1)
     twin = env.unwrapped
-    best = None
+    best = (None, np.inf)
     try:
         for _ in range(candidates):
             target = rng.uniform(twin.hand_goal_low[:2], twin.hand_goal_high[:2])
@@ -40,14 +42,14 @@ def goal_the_policy_reaches(checkpoint, candidates: int = 12) -> np.ndarray:
             for _ in range(50):
                 action = policy.act(policy.encoder.encode(obs["image"])[0], z_goal)
                 obs, _, _, _, info = env.step(action)
-            if info["hand_distance"] < 0.04:
-                return target
-            if best is None or info["hand_distance"] < best[1]:
+            if info["hand_distance"] < best[1]:
                 best = (target, info["hand_distance"])
     finally:
         env.close()
-    pytest.fail(f"the policy reaches none of {candidates} goals directly (best {best[1] * 100:.1f} cm): "
-                "it is not trained well enough for this test")
+    if best[1] >= 0.05:
+        pytest.fail(f"the policy reaches none of {candidates} goals directly (best {best[1] * 100:.1f} cm): "
+                    "it is not trained well enough for this test")
+    return best[0]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,7 @@ def test_reaches_a_goal_image(ros, reach_checkpoint, tmp_path):
         result = set_goal_cli(goal_png(tmp_path / "goal.png", target))
         assert result.returncode == 0, result.stdout + result.stderr
         p = graph.probe
-        end = time.monotonic() + 20
+        end = time.monotonic() + 30
         close_for = 0
         while time.monotonic() < end and close_for < 10:  # within 5 cm for a second
             p.spin(0.1)

@@ -55,7 +55,7 @@ class TwinNode(Node):
         self.twin.reset(seed=seed)
         self.action_dim = self.twin.action_space.shape[0]
         self.control_hz = self.twin.robot.control_hz
-        import mujoco
+        from rigbot.sim.rendering import mujoco
         cam = mujoco.mj_name2id(self.twin.model, mujoco.mjtObj.mjOBJ_CAMERA, self.twin.robot.camera)
         self._intrinsics = conv.pinhole_from_fov(image_size, image_size, float(self.twin.model.cam_fovy[cam]))
         self._command = np.zeros(3)
