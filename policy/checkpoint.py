@@ -19,31 +19,42 @@ from rigbot import config
 from rigbot.config import ConfigError
 from rigbot.files import atomic_write_text
 from rigbot.perception.vae import Encoder, load_checkpoint
-from rigbot.policy.td3 import TD3, TD3Config
+from rigbot.policy.agents import LEARNERS, make_agent
 from rigbot.weights import load_weights, save_weights
 
 WEIGHTS, CONFIG, TAG = "policy.safetensors", "policy.yaml", "rigbot_policy_config"
 ARCHITECTURE_KEYS = ("observation", "obs_dim", "goal_dim", "action_dim")
 
 
+def learner_of(meta: dict) -> str:
+    """The agent kind of a policy.yaml (``learner``; RIG's TD3 when absent, as in policies saved before it)."""
+    return meta.get("learner", "td3")
+
+
 def _architecture(meta: dict) -> dict:
-    return {**{k: meta[k] for k in ARCHITECTURE_KEYS}, "td3": meta["td3"]}
+    learner = learner_of(meta)  # the learner's config sits under its own name: 'td3', 'sac', 'ris', 'hiql'
+    return {**{k: meta[k] for k in ARCHITECTURE_KEYS}, learner: meta[learner]}
 
 
-def save_agent(path: str | Path, agent: TD3, meta: dict) -> Path:
+def save_agent(path: str | Path, agent, meta: dict) -> Path:
     """The agent's full state (actor, critics, targets, normaliser) as safetensors, tagged with its architecture."""
     return save_weights(path, agent.state_dict(), _architecture(meta), TAG)
 
 
-def load_agent(path: str | Path, meta: dict, cfg_source: str) -> TD3:
-    td3_cfg = config.from_dict(TD3Config, meta["td3"], source=cfg_source, prefix="td3.")
-    agent = TD3(td3_cfg, meta["obs_dim"], meta["goal_dim"], meta["action_dim"])
+def load_agent(path: str | Path, meta: dict, cfg_source: str):
+    learner = learner_of(meta)
+    if learner not in LEARNERS:
+        raise ConfigError(f"{cfg_source}: learner {learner!r} is not one of {', '.join(LEARNERS)}")
+    agent_cfg = config.from_dict(LEARNERS[learner][1], meta[learner], source=cfg_source, prefix=f"{learner}.")
+    goal_index = None if learner != "ris" else list(range(meta["goal_dim"]))  # a placeholder; the weights hold it
+    agent = make_agent(learner, agent_cfg, meta["obs_dim"], meta["goal_dim"], meta["action_dim"],
+                       goal_index=goal_index)
     tensors = load_weights(path, _architecture(meta), TAG, agent.state_dict(), cfg_source=cfg_source)
     agent.load_state_dict({k: tensors[k] for k in agent.state_dict()})
     return agent
 
 
-def save_policy(directory: str | Path, agent: TD3, meta: dict) -> Path:
+def save_policy(directory: str | Path, agent, meta: dict) -> Path:
     """Write the deployable policy (weights, then YAML) into ``directory``; each file atomically."""
     directory = Path(directory)
     save_agent(directory / WEIGHTS, agent, meta)
@@ -54,7 +65,7 @@ def save_policy(directory: str | Path, agent: TD3, meta: dict) -> Path:
 class GoalReachingPolicy:
     """What a deployment needs: latents (or states) in, end-effector velocities (m/s) out."""
 
-    def __init__(self, agent: TD3, encoder: Encoder | None, meta: dict, directory: Path):
+    def __init__(self, agent, encoder: Encoder | None, meta: dict, directory: Path):
         self.agent, self.encoder, self.meta, self.directory = agent.eval(), encoder, meta, directory
         self.task: str = meta["task"]
         self.observation: str = meta["observation"]
@@ -81,7 +92,8 @@ def load_policy(directory: str | Path) -> GoalReachingPolicy:
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path}: missing; is {directory} a policy folder made by 'rigbot train'?")
     meta = config.read_yaml(cfg_path)
-    required = (*ARCHITECTURE_KEYS, "td3", "task", "max_linear_speed", "control_hz", "image_size")
+    learner = learner_of(meta) if isinstance(meta, dict) else "td3"
+    required = (*ARCHITECTURE_KEYS, learner, "task", "max_linear_speed", "control_hz", "image_size")
     missing = [k for k in required if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise ConfigError(f"{cfg_path}: not a rigbot policy config (missing: {', '.join(missing)})")

@@ -13,6 +13,10 @@ def cmd_train(args) -> int:
     from rigbot.policy.pipeline import train_pipeline
     from rigbot.policy.rig import RIGConfig
 
+    if args.agent == "hiql":
+        return _train_offline(args)
+    if args.data or args.updates:
+        raise ValueError(f"--data and --updates are for the offline agent (hiql); {args.agent} collects its own data")
     overrides = {}
     if args.config:
         overrides = config.to_dict(config.load(args.config, RIGConfig))
@@ -23,6 +27,26 @@ def cmd_train(args) -> int:
     train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=args.env_steps, frames=args.frames,
                    vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
                    rig_overrides=overrides)
+    print(f"next: rigbot eval --checkpoint {out}")
+    return 0
+
+
+def _train_offline(args) -> int:
+    from rigbot import config
+    from rigbot.policy.offline import OfflineConfig, train_offline
+
+    if not args.data:
+        raise ValueError("hiql learns offline from recorded episodes: pass --data DIR (a dataset folder from "
+                         "'rigbot collect TASK --out DIR', or converted robot recordings)")
+    if args.env_steps or args.frames or args.updates_per_step:
+        raise ValueError("--env-steps, --frames and --updates-per-step are for online agents; hiql takes --updates")
+    overrides = {}
+    if args.config:
+        overrides = config.to_dict(config.load(args.config, OfflineConfig))
+        overrides.pop("task"), overrides.pop("updates")
+    out = args.out or f"checkpoints/{args.task}_hiql"
+    train_offline(args.task, out, args.data, seed=args.seed, updates=args.updates, vae_epochs=args.vae_epochs or 15,
+                  vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides)
     print(f"next: rigbot eval --checkpoint {out}")
     return 0
 
@@ -70,7 +94,8 @@ def cmd_eval(args) -> int:
         print(f"episodes: {media.write_gif(out / 'eval_episodes.gif', frames, fps=policy.control_hz)}")
     try:
         curve = read_curve(args.checkpoint)
-        write_curve(out, curve["curve"], curve["random_policy"], title=policy.task)
+        write_curve(out, curve["curve"], curve["random_policy"], title=policy.task,
+                    x_key=curve.get("x_key", "env_steps"))
         print(f"learning curve: {out / 'learning_curve.png'} (and curve.csv, curve.json)")
     except FileNotFoundError:
         pass
@@ -83,20 +108,25 @@ def register(sub) -> None:
         description="The whole pipeline: random exploration frames -> beta-VAE -> RIG (goal-conditioned TD3 on VAE "
                     "latents, with imagined and hindsight goals). Every stage is checkpointed; run the same command "
                     "with --resume after an interruption. Baselines of the RIG paper: --agent oracle (true "
-                    "positions) and --agent pixel-her (pixel-distance reward).",
+                    "positions) and --agent pixel-her (pixel-distance reward). Other agents on the same latents: "
+                    "--agent sac (latent-goal SAC), --agent ris (imagined subgoals), and --agent hiql, which learns "
+                    "offline from a recorded dataset (--data DIR) and is evaluated in the twin.",
         epilog="defaults per task: " + "; ".join(f"{t}: {d['frames']} frames, {d['vae_epochs']} VAE epochs, "
                                                  f"{d['env_steps']} RL steps" for t, d in DEFAULTS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(DEFAULTS), default="reach", help="twin task (default: reach)")
-    p.add_argument("--agent", choices=["rig", "oracle", "pixel-her"], default="rig",
-                   help="agent or baseline (default: rig)")
+    p.add_argument("--agent", choices=["rig", "oracle", "pixel-her", "sac", "ris", "hiql"], default="rig",
+                   help="agent or baseline (default: rig); see the README's 'choosing an agent'")
+    p.add_argument("--data", metavar="DIR", help="hiql only: the recorded dataset to learn from (rigbot collect)")
+    p.add_argument("--updates", type=int, metavar="N", help="hiql only: gradient updates (default: 20000)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: checkpoints/TASK, or checkpoints/TASK_AGENT)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--env-steps", type=int, metavar="N", help="RL environment steps (default: per task)")
     p.add_argument("--frames", type=int, metavar="N", help="exploration frames for the VAE (default: per task)")
     p.add_argument("--vae-epochs", type=int, metavar="N", help="VAE training epochs (default: per task)")
     p.add_argument("--vae", metavar="DIR", help="use this trained VAE instead of training one")
-    p.add_argument("--config", metavar="YAML", help="RIG/TD3 hyperparameters (keys of rigbot.policy.rig.RIGConfig)")
+    p.add_argument("--config", metavar="YAML", help="hyperparameters: keys of rigbot.policy.rig.RIGConfig "
+                   "(rig, oracle, pixel-her, sac, ris), or of rigbot.policy.offline.OfflineConfig (hiql)")
     p.add_argument("--updates-per-step", type=int, metavar="N", help="TD3 updates per environment step")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -15,6 +15,7 @@ from rigbot.perception.vae import Encoder
 
 class LatentView:
     kind = "latent"
+    goal_index = None  # the state is a goal: latents of images in both roles
 
     def __init__(self, encoder: Encoder):
         self.encoder = encoder
@@ -32,12 +33,24 @@ class LatentView:
 class StateView:
     kind = "state"
 
-    def __init__(self, obs_dim: int, goal_dim: int, prior: LatentPrior):
-        """``prior``: a Gaussian over achieved goals (fitted to exploration data), the oracle's imagined goals."""
-        self.obs_dim, self.goal_dim, self.prior = obs_dim, goal_dim, prior
+    def __init__(self, obs_dim: int, goal_dim: int, prior: LatentPrior, goal_index: np.ndarray | None = None):
+        """``prior``: a Gaussian over achieved goals (fitted to exploration data), the oracle's imagined goals;
+        ``goal_index``: the state entries that are the achieved goal, for agents that use states as goals (RIS)."""
+        self.obs_dim, self.goal_dim, self.prior, self.goal_index = obs_dim, goal_dim, prior, goal_index
 
     def observe(self, obs: dict) -> tuple[np.ndarray, np.ndarray]:
         return obs["observation"].astype(np.float32), obs["achieved_goal"].astype(np.float32)
 
     def goal_of(self, env) -> np.ndarray:
         return env.unwrapped.goal.astype(np.float32)
+
+
+def goal_columns(observations: np.ndarray, achieved_goals: np.ndarray) -> np.ndarray | None:
+    """The state entries equal to each achieved-goal entry over recorded frames (None if one has no match)."""
+    index = []
+    for g in range(achieved_goals.shape[1]):
+        match = [i for i in range(observations.shape[1]) if np.allclose(observations[:, i], achieved_goals[:, g])]
+        if not match:
+            return None
+        index.append(match[0])
+    return np.array(index)

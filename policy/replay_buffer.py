@@ -7,6 +7,7 @@ reached later (*future*, HER's strategy; Andrychowicz et al. 2017). The proporti
 vectors: minus the distance between the next state's achieved-goal vector (RIG: the encoder mean) and the goal.
 With ``reward: pixel_distance`` it is minus the distance between the next camera image and the goal image
 instead: the weak pixel-space baseline of the RIG paper, which has no imagined goals (no image to compare with).
+``reward: squared_goal_distance`` is minus the squared distance, -||E(s') - g||^2, the reward of latent-goal SAC.
 
 Storage is episode-major with a fixed horizon T: obs and achieved vectors for t = 0..T, actions for t < T, and
 the episode's goal. Camera images are kept only when something needs them (pixel rewards, VAE fine-tuning).
@@ -32,8 +33,9 @@ class RelabelConfig:
     prior: float = field(default=0.5, metadata=spec("imagined: sampled from the latent prior", range=(0.0, 1.0)))
     future: float = field(default=0.3, metadata=spec("achieved later in the same episode (HER 'future')",
                                                      range=(0.0, 1.0)))
-    reward: Literal["goal_distance", "pixel_distance"] = field(
-        default="goal_distance", metadata=spec("minus the distance of achieved and goal vectors, or of images"))
+    reward: Literal["goal_distance", "squared_goal_distance", "pixel_distance"] = field(
+        default="goal_distance", metadata=spec("minus the distance of achieved and goal vectors, its square, or "
+                                               "minus the distance of images"))
 
     def __post_init__(self):
         total = self.rollout + self.prior + self.future
@@ -103,6 +105,8 @@ class HindsightReplayBuffer:
             goal[imagined] = self.goal_prior.sample(int(imagined.sum()), rng)
         if r.reward == "goal_distance":
             reward = -np.linalg.norm(d["achieved"][ep, t + 1] - goal, axis=-1)
+        elif r.reward == "squared_goal_distance":
+            reward = -np.sum((d["achieved"][ep, t + 1] - goal) ** 2, axis=-1)
         else:
             goal_image = d["goal_image"][ep].astype(np.float32)
             goal_image[fut] = d["image"][ep[fut], future_t[fut]]

@@ -35,11 +35,14 @@ from rigbot import config, media
 from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
+from rigbot.policy.agents import make_agent
 from rigbot.policy.checkpoint import load_agent, save_agent, save_policy
 from rigbot.policy.evaluation import evaluate, random_policy
-from rigbot.policy.observations import LatentView, StateView
+from rigbot.policy.observations import LatentView, StateView, goal_columns
 from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
-from rigbot.policy.td3 import TD3, TD3Config
+from rigbot.policy.ris import RISConfig
+from rigbot.policy.sac import SACConfig
+from rigbot.policy.td3 import TD3Config
 
 
 @dataclass
@@ -69,6 +72,10 @@ class RIGConfig:
                                                               range=(1, 1000)))
     relabel: RelabelConfig = field(default_factory=RelabelConfig, metadata=spec("goal relabelling"))
     td3: TD3Config = field(default_factory=TD3Config, metadata=spec("TD3 hyperparameters"))
+    learner: Literal["td3", "sac", "ris"] = field(
+        default="td3", metadata=spec("the off-policy agent: td3 (RIG), sac (latent-goal SAC), ris (imagined subgoals)"))
+    sac: SACConfig = field(default_factory=SACConfig, metadata=spec("SAC hyperparameters (learner: sac)"))
+    ris: RISConfig = field(default_factory=RISConfig, metadata=spec("RIS hyperparameters (learner: ris)"))
 
 
 AGENTS = {
@@ -76,7 +83,12 @@ AGENTS = {
     "oracle": {"observation": "state"},
     "pixel-her": {"exploration_goals": "env",
                   "relabel": {"rollout": 0.2, "prior": 0.0, "future": 0.8, "reward": "pixel_distance"}},
+    # the other seed papers' agents in the same loop (policy/sac.py, policy/ris.py); HIQL is offline (offline.py)
+    "sac": {"learner": "sac", "relabel": {"reward": "squared_goal_distance"}},
+    "ris": {"learner": "ris"},
 }
+
+AGENT_NAMES = {"td3": "RIG", "sac": "SAC", "ris": "RIS"}  # for progress bars
 
 
 def rig_config(agent: str = "rig", **overrides) -> RIGConfig:
@@ -108,7 +120,7 @@ def make_view(observation: str, encoder=None, frames: dict | None = None):
     if frames is None:
         raise ValueError("the state observation (oracle) needs exploration frames for its goal prior")
     obs, ach = frames["observations"], frames["achieved_goals"]
-    view = StateView(obs.shape[1], ach.shape[1], LatentPrior.fit(ach))
+    view = StateView(obs.shape[1], ach.shape[1], LatentPrior.fit(ach), goal_index=goal_columns(obs, ach))
     both = np.concatenate([obs, ach], 1)
     return view, both.mean(0), both.std(0)
 
@@ -133,13 +145,15 @@ class RIGTrainer:
         self.meta = {"task": cfg.task, "observation": cfg.observation, "obs_dim": view.obs_dim,
                      "goal_dim": view.goal_dim, "action_dim": self.action_dim,
                      "max_linear_speed": self.vmax, "control_hz": twin.robot.control_hz,
-                     "image_size": twin.cfg.image_size, "td3": config.to_dict(cfg.td3),
+                     "image_size": twin.cfg.image_size, "learner": cfg.learner,
+                     cfg.learner: config.to_dict(getattr(cfg, cfg.learner)),
                      "training": {"config": config.to_dict(cfg), "seed": seed, "env": env_options}}
         # One thread: with two, OpenMP's spinning workers stall whenever another process wants the CPU (measured
         # 1.3 against 17 updates/s on a busy 2-core machine); on a quiet one the second thread gains little.
         torch.set_num_threads(1)
         torch.manual_seed(seed)
-        self.agent = TD3(cfg.td3, view.obs_dim, view.goal_dim, self.action_dim, input_mean, input_std)
+        self.agent = make_agent(cfg.learner, getattr(cfg, cfg.learner), view.obs_dim, view.goal_dim, self.action_dim,
+                                input_mean, input_std, goal_index=getattr(view, "goal_index", None))
         keep_images = cfg.relabel.reward == "pixel_distance" or cfg.vae_finetune_every > 0
         img = twin.cfg.image_size
         self.buffer = HindsightReplayBuffer(cfg.replay_capacity, self.horizon, view.obs_dim, view.goal_dim,
@@ -172,9 +186,11 @@ class RIGTrainer:
         for t in range(T):
             if self.steps < cfg.random_steps:
                 a = self.rng.uniform(-1, 1, self.action_dim)
-            else:
+            elif cfg.learner == "td3":
                 a = self.agent.act(state, goal) + cfg.exploration_noise * self.rng.standard_normal(self.action_dim)
                 a = np.clip(a, -1, 1)
+            else:  # stochastic policies explore by sampling themselves
+                a = self.agent.explore(state, goal, self.rng)
             t0 = time.perf_counter()
             obs, _, terminated, truncated, info = env.step(a * self.vmax)
             t1 = time.perf_counter()
@@ -189,7 +205,7 @@ class RIGTrainer:
             if self.buffer.stored and self.steps > cfg.random_steps // 2:
                 t0 = time.perf_counter()
                 for _ in range(cfg.updates_per_step):
-                    self.agent.update(self.buffer.sample(cfg.td3.batch_size, self.rng))
+                    self.agent.update(self.buffer.sample(self.agent.cfg.batch_size, self.rng))
                 self.timing["update"] += time.perf_counter() - t0
             if terminated or truncated:
                 break
@@ -286,7 +302,7 @@ class RIGTrainer:
         start_wall = time.perf_counter() - (self.curve[-1]["wall_s"] if self.curve else 0.0)
         next_eval = (self.steps // cfg.eval_every + 1) * cfg.eval_every
         next_ckpt = (self.steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-        bar = tqdm(total=cfg.env_steps, initial=self.steps, unit="step", desc=f"RIG {cfg.task}",
+        bar = tqdm(total=cfg.env_steps, initial=self.steps, unit="step", desc=f"{AGENT_NAMES[cfg.learner]} {cfg.task}",
                    disable=not self.progress, dynamic_ncols=True)
         try:
             while self.steps < cfg.env_steps:
@@ -323,8 +339,9 @@ class RIGTrainer:
 
 
 def write_curve(out: Path, curve: list[dict], random_baseline: dict | None, title: str,
-                success_threshold: float = 0.05, timing: dict | None = None) -> None:
-    """curve.csv, curve.json and learning_curve.png (success rate and final distances against steps)."""
+                success_threshold: float = 0.05, timing: dict | None = None, x_key: str = "env_steps") -> None:
+    """curve.csv, curve.json and learning_curve.png (success rate and final distances against ``x_key``:
+    environment steps, or gradient updates for offline agents)."""
     from rigbot.plots import line_plot
 
     out.mkdir(parents=True, exist_ok=True)
@@ -332,16 +349,17 @@ def write_curve(out: Path, curve: list[dict], random_baseline: dict | None, titl
     lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in curve]
     atomic_write_text(out / "curve.csv", "\n".join(lines) + "\n")
     atomic_write_text(out / "curve.json", json.dumps({"curve": curve, "random_policy": random_baseline,
-                                                            "timing_s": timing}, indent=1))
-    x = np.array([r["env_steps"] for r in curve])
+                                                            "timing_s": timing, "x_key": x_key}, indent=1))
+    x = np.array([r[x_key] for r in curve])
+    xlabel = x_key.replace("env_steps", "environment steps").replace("_", " ")
     success = line_plot({"success rate": (x, [r["success_rate"] for r in curve])}, f"{title}: success rate",
-                        "environment steps", "success rate", y_range=(0, 1),
+                        xlabel, "success rate", y_range=(0, 1),
                         hlines={"random policy": random_baseline["success_rate"]} if random_baseline else None)
     dists = {k.replace("_distance_median", " distance (median), cm"): (x, [100 * r[k] for r in curve])
              for k in keys if k.endswith("_distance_median")}
     ref = {f"random: {k.split('_')[0]}": 100 * v for k, v in (random_baseline or {}).items()
            if k.endswith("_distance_median")}
-    distance = line_plot(dists, f"{title}: final distance to goal", "environment steps", "cm",
+    distance = line_plot(dists, f"{title}: final distance to goal", xlabel, "cm",
                          hlines={**ref, "success threshold": 100 * success_threshold})
     media.write_png(out / "learning_curve.png", np.vstack([success, distance]))
 
