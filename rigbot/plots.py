@@ -62,6 +62,10 @@ def line_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlab
             cv2.polylines(img, [pts], False, color, 2, cv2.LINE_AA)
         for p in pts:
             cv2.circle(img, tuple(int(v) for v in p), 3, color, -1, cv2.LINE_AA)
+    width = max((len(n) for n in series), default=0) * 8 + 44  # the legend, on white, above everything
+    cv2.rectangle(img, (left + 4, top + 3), (left + width, top + 8 + 18 * len(series)), (255, 255, 255), -1)
+    for i, name in enumerate(series):
+        color = COLORS[i % len(COLORS)]
         ly = top + 16 + 18 * i
         cv2.line(img, (left + 10, ly - 4), (left + 30, ly - 4), color, 2)
         cv2.putText(img, name, (left + 36, ly), font, 0.45, (30, 30, 30), 1, cv2.LINE_AA)

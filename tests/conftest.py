@@ -10,9 +10,9 @@ import rigbot.sim  # noqa: E402,F401  (chooses the OpenGL backend before anythin
 import pytest  # noqa: E402
 
 # The budget of the CI learning run (see test_training.py): small, but RIG on reach learns within it.
-CI_REACH = {"frames": 2000, "vae_epochs": 6, "env_steps": 3000,
-            "rig": {"updates_per_step": 1, "random_steps": 500, "eval_every": 1000, "eval_episodes": 20,
-                    "checkpoint_every": 3000}}
+CI_REACH = {"frames": 3000, "vae_epochs": 8, "env_steps": 4000,
+            "rig": {"updates_per_step": 2, "random_steps": 500, "eval_every": 1000, "eval_episodes": 20,
+                    "checkpoint_every": 4000}}
 
 
 @pytest.fixture(scope="session")
