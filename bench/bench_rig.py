@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import rigbot.sim  # noqa: F401  (chooses the OpenGL backend first)
 from rigbot import media
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--updates-per-step", type=int, default=2)
     parser.add_argument("--out", default=None, help="default: bench/results/rig_TASK")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # the VAE too: two OpenMP threads stall when anything else runs
     out = Path(args.out or f"bench/results/rig_{args.task}")
     results: dict[str, dict[int, dict]] = {a: {} for a in args.agents}
     for seed in args.seeds:

@@ -137,3 +137,31 @@ def test_policy_checkpoint_round_trip_limits_and_refusals(tmp_path):
         load_policy(tmp_path)
     with pytest.raises(FileNotFoundError, match="rigbot train"):
         load_policy(tmp_path / "nowhere")
+
+
+def test_online_vae_finetuning_refreshes_the_stored_latents(tmp_path):
+    """RIG's optional online VAE training: after fine-tuning, every stored latent is the new encoder's."""
+    from rigbot.perception.collect import collect
+    from rigbot.perception.frame_dataset import load_frames
+    from rigbot.perception.vae import VAEConfig, load_checkpoint
+    from rigbot.perception.vae_training import train_vae
+    from rigbot.policy.rig import RIGTrainer, make_view, rig_config
+
+    collect("reach", 100, tmp_path / "data", progress=False)
+    train_vae(load_frames(tmp_path / "data")["images"], tmp_path / "vae", VAEConfig(latent_dim=4), epochs=1,
+              progress=False)
+    encoder = load_checkpoint(tmp_path / "vae")
+    before = encoder.vae.to_mean.weight.detach().clone()
+    cfg = rig_config("rig", env_steps=100, random_steps=100, vae_finetune_every=1, eval_episodes=1,
+                     td3={"hidden": [16, 16]})
+    view, mean, std = make_view("latent", encoder)
+    trainer = RIGTrainer(cfg, tmp_path / "run", view, mean, std, progress=False,
+                         env_options={"max_episode_steps": 50})
+    trainer.train()
+    assert not torch.equal(before, encoder.vae.to_mean.weight)
+    buf = trainer.buffer
+    images = buf.data["image"][: buf.stored].reshape(-1, 48, 48, 3)
+    np.testing.assert_allclose(buf.data["obs"][: buf.stored].reshape(len(images), -1), encoder.encode(images),
+                               atol=1e-5)
+    assert buf.goal_prior is encoder.prior and view.prior is encoder.prior
+    assert load_checkpoint(tmp_path / "run" / "vae").latent_dim == 4  # the fine-tuned encoder is saved with it
