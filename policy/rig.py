@@ -92,7 +92,7 @@ AGENT_NAMES = {"td3": "RIG", "sac": "SAC", "ris": "RIS"}  # for progress bars
 
 
 def rig_config(agent: str = "rig", **overrides) -> RIGConfig:
-    """The config of ``agent`` ('rig', 'oracle', 'pixel-her') with ``overrides`` (nested dicts merge)."""
+    """The config of ``agent`` (a key of ``AGENTS``) with ``overrides`` (nested dicts merge)."""
     if agent not in AGENTS:
         raise ConfigError(f"unknown agent {agent!r}; agents: {', '.join(AGENTS)}")
     data = config.to_dict(RIGConfig())

@@ -17,6 +17,7 @@ EPILOG = """examples:
   rigbot calibrate --help            camera intrinsics, hand-eye, workspace, twin alignment, step by step
   rigbot train --task reach          exploration frames -> VAE -> RIG policy, in checkpoints/reach (resumable)
   rigbot eval                        success rate and distances on rendered goal images, GIF, learning curve
+  rigbot train --agent hiql --data data/reach   other agents: ris, sac (online), hiql (offline from recordings)
   rigbot doctor                      what works on this machine (rendering, ROS 2, cameras, torch)
   rigbot sim                         the ROS 2 node graph on the twin, in one process: reach a goal image
   rigbot goal set goal.png           make an image the goal of a running goal node (robot or twin)
