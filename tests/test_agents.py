@@ -260,6 +260,13 @@ def test_hiql_learns_offline_from_a_collected_dataset_through_the_cli(reach_fram
     assert "recorded transitions" in r.stdout
     _assert_learned(json.loads((out / "curve.json").read_text()))
     assert load_policy(out).meta["learner"] == "hiql"
+    # a second run never overwrites it; --resume continues from the last checkpoint
+    r = subprocess.run(cmd[:-5] + ["--updates", "850", *cmd[-3:]], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--resume" in r.stderr
+    r = subprocess.run(cmd[:-5] + ["--updates", "850", *cmd[-3:], "--resume"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "resuming hiql at update 800" in r.stdout, r.stderr
+    assert [row["updates"] for row in json.loads((out / "curve.json").read_text())["curve"]] == [0, 800, 850]
     r = subprocess.run([sys.executable, "-m", "rigbot.cli", "eval", "--checkpoint", str(out), "--episodes", "2",
                         "--gif-episodes", "0"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "random policy" in r.stdout, r.stderr
