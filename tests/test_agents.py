@@ -81,8 +81,9 @@ def test_ris_high_level_policy_learns_to_propose_halfway_subgoals():
     mid = (s + g) / 2
     proposed = torch.as_tensor(agent.propose_subgoal(s.numpy(), g.numpy()))
     error = torch.linalg.norm(proposed - mid, dim=-1).mean().item()
-    assert error < 0.1 < 0.25 < torch.linalg.norm(s - mid, dim=-1).mean().item()
-    assert error < 0.4 * torch.linalg.norm(0.5 - mid, dim=-1).mean().item()
+    naive = torch.linalg.norm(s - mid, dim=-1).mean().item()  # proposing the state itself: about 0.26
+    assert error < 0.1 and error < 0.4 * naive
+    assert error < 0.4 * torch.linalg.norm(0.5 - mid, dim=-1).mean().item()  # or the centre of the square
 
 
 def test_ris_needs_to_know_which_state_entries_are_the_goal():
