@@ -110,7 +110,7 @@ class Encoder:
         if x.shape[-1] != size or x.shape[-2] != size:
             raise ValueError(f"the encoder takes {size} x {size} images, got {x.shape[-1]} x {x.shape[-2]}; "
                              "run them through perception.preprocessing.preprocess first")
-        return self.vae.encode(x)[0].numpy()
+        return self.vae.to_mean(self.vae.encoder(x)).numpy()  # the mean only: the log-variance is not used
 
     @torch.inference_mode()
     def decode(self, latents: np.ndarray) -> np.ndarray:

@@ -3,6 +3,9 @@ import os
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+# One torch thread in this process and every node it starts: two spinning OpenMP threads per process stall each
+# other as soon as a test runs several processes on 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import rigbot.sim  # noqa: E402,F401  (chooses the OpenGL backend before anything imports mujoco)
 
