@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rigbot.config import spec
-from rigbot.policy.td3 import mlp
+from rigbot.policy.td3 import GoalConditionedAgent, mlp
 
 
 @dataclass
@@ -70,18 +70,14 @@ class ValueHeads(nn.Module):
         return self.v1(x).squeeze(-1), self.v2(x).squeeze(-1)
 
 
-class HIQL(nn.Module):
+class HIQL(GoalConditionedAgent):
     """``act(obs, goal)`` for acting; ``update(batch)`` for learning (batches from ``policy.offline``)."""
 
     def __init__(self, cfg: HIQLConfig, obs_dim: int, goal_dim: int, action_dim: int,
                  input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
-        super().__init__()
-        self.cfg, self.obs_dim, self.goal_dim, self.action_dim = cfg, obs_dim, goal_dim, action_dim
+        super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
+        self.cfg = cfg
         n_in = obs_dim + goal_dim
-        mean = np.zeros(n_in) if input_mean is None else np.asarray(input_mean)
-        std = np.ones(n_in) if input_std is None else np.asarray(input_std)
-        self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
         self.value = ValueHeads(n_in, cfg.hidden)
         self.value_target = copy.deepcopy(self.value).requires_grad_(False)
         self.high_policy = mlp(n_in, cfg.hidden, goal_dim)  # the subgoal, in standardised goal units
@@ -90,9 +86,6 @@ class HIQL(nn.Module):
         self.high_opt = torch.optim.Adam(self.high_policy.parameters(), lr=cfg.lr)
         self.low_opt = torch.optim.Adam(self.low_policy.parameters(), lr=cfg.lr)
         self.updates = 0
-
-    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
 
     def _goal_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.input_mean[self.obs_dim:], self.input_std[self.obs_dim:]

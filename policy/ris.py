@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from rigbot.config import spec
 from rigbot.policy.sac import GaussianActor
-from rigbot.policy.td3 import Critics, mlp
+from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp
 
 
 @dataclass
@@ -85,25 +85,21 @@ def subgoal_advantage_weights(cost: torch.Tensor, baseline_cost: torch.Tensor, t
     return F.softmax(advantage / scale, dim=0) * len(cost)
 
 
-class RIS(nn.Module):
+class RIS(GoalConditionedAgent):
     """``act(obs, goal)`` for acting (the policy alone), ``explore`` for collecting; ``update(batch)`` learns."""
 
     def __init__(self, cfg: RISConfig, obs_dim: int, goal_dim: int, action_dim: int,
                  input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None,
                  goal_index: np.ndarray | None = None):
-        super().__init__()
         if goal_index is None and obs_dim != goal_dim:
             raise ValueError(f"RIS compares states with goals: with {obs_dim}-dimensional states and "
                              f"{goal_dim}-dimensional goals it needs goal_index, the state entries that form a goal")
-        self.cfg, self.obs_dim, self.goal_dim, self.action_dim = cfg, obs_dim, goal_dim, action_dim
+        super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
+        self.cfg = cfg
         n_in = obs_dim + goal_dim
-        mean = np.zeros(n_in) if input_mean is None else np.asarray(input_mean)
-        std = np.ones(n_in) if input_std is None else np.asarray(input_std)
         index = np.arange(goal_dim) if goal_index is None else np.asarray(goal_index)
         if index.shape != (goal_dim,) or index.min() < 0 or index.max() >= obs_dim:
             raise ValueError(f"goal_index {index.tolist()} must name {goal_dim} of the {obs_dim} state entries")
-        self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
         self.register_buffer("goal_index", torch.as_tensor(index, dtype=torch.long))
         self.actor = GaussianActor(n_in, cfg.hidden, action_dim)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -116,9 +112,6 @@ class RIS(nn.Module):
         self.updates = 0
 
     # ---- vectors ------------------------------------------------------------------------------------------------
-    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
-
     def as_goal(self, state: torch.Tensor) -> torch.Tensor:
         """The goal that a state is (its goal entries)."""
         return state[..., self.goal_index]

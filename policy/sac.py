@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.td3 import Critics, mlp
+from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -84,18 +84,14 @@ def squashed_log_prob(mean: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor
     return (gauss - log_det).sum(-1)
 
 
-class SAC(nn.Module):
+class SAC(GoalConditionedAgent):
     """``act(obs, goal)`` for acting, ``explore`` for collecting; ``update(batch)`` for learning."""
 
     def __init__(self, cfg: SACConfig, obs_dim: int, goal_dim: int, action_dim: int,
                  input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
-        super().__init__()
-        self.cfg, self.obs_dim, self.goal_dim, self.action_dim = cfg, obs_dim, goal_dim, action_dim
+        super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
+        self.cfg = cfg
         n_in = obs_dim + goal_dim
-        mean = np.zeros(n_in) if input_mean is None else np.asarray(input_mean)
-        std = np.ones(n_in) if input_std is None else np.asarray(input_std)
-        self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
         self.actor = GaussianActor(n_in, cfg.hidden, action_dim)
         self.critics = Critics(n_in + action_dim, cfg.hidden)
         self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
@@ -109,9 +105,6 @@ class SAC(nn.Module):
     @property
     def alpha(self) -> float:
         return float(self.log_alpha.detach().exp())
-
-    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
 
     @staticmethod
     def _tensor(v) -> torch.Tensor:

@@ -59,18 +59,32 @@ class Critics(nn.Module):
         return self.q1(xa).squeeze(-1), self.q2(xa).squeeze(-1)
 
 
-class TD3(nn.Module):
-    """``act(obs, goal)`` for acting; ``update(batch)`` for learning. The normaliser is part of the weights."""
+class GoalConditionedAgent(nn.Module):
+    """What every agent shares: its sizes and a fixed standardisation of the (state, goal) input, measured on
+    exploration data and saved with the weights (``input_mean``, ``input_std``)."""
 
-    def __init__(self, cfg: TD3Config, obs_dim: int, goal_dim: int, action_dim: int,
-                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
+    def __init__(self, obs_dim: int, goal_dim: int, action_dim: int, input_mean: np.ndarray | None = None,
+                 input_std: np.ndarray | None = None):
         super().__init__()
-        self.cfg, self.obs_dim, self.goal_dim, self.action_dim = cfg, obs_dim, goal_dim, action_dim
+        self.obs_dim, self.goal_dim, self.action_dim = obs_dim, goal_dim, action_dim
         n_in = obs_dim + goal_dim
         mean = np.zeros(n_in) if input_mean is None else np.asarray(input_mean)
         std = np.ones(n_in) if input_std is None else np.asarray(input_std)
         self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
+
+    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
+
+
+class TD3(GoalConditionedAgent):
+    """``act(obs, goal)`` for acting; ``update(batch)`` for learning. The normaliser is part of the weights."""
+
+    def __init__(self, cfg: TD3Config, obs_dim: int, goal_dim: int, action_dim: int,
+                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
+        super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
+        self.cfg = cfg
+        n_in = obs_dim + goal_dim
         self.actor = mlp(n_in, cfg.hidden, action_dim, nn.Tanh())
         self.critics = Critics(n_in + action_dim, cfg.hidden)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -78,9 +92,6 @@ class TD3(nn.Module):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.critic_lr, fused=True)
         self.updates = 0
-
-    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
