@@ -155,13 +155,3 @@ class HIQL(GoalConditionedAgent):
         self.updates += 1
         return {"value_loss": value_loss.item(), "low_loss": low_loss.item(), "high_loss": high_loss.item(),
                 "v": v1.mean().item(), "low_weight": low_w.mean().item(), "high_weight": high_w.mean().item()}
-
-    def optimizer_state(self) -> dict:
-        return {"value_opt": self.value_opt.state_dict(), "high_opt": self.high_opt.state_dict(),
-                "low_opt": self.low_opt.state_dict(), "updates": self.updates}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.value_opt.load_state_dict(state["value_opt"])
-        self.high_opt.load_state_dict(state["high_opt"])
-        self.low_opt.load_state_dict(state["low_opt"])
-        self.updates = int(state["updates"])

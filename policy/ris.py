@@ -209,13 +209,3 @@ class RIS(GoalConditionedAgent):
         loss.backward()
         self.subgoal_opt.step()
         return loss.item()
-
-    def optimizer_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "subgoal_opt": self.subgoal_opt.state_dict(), "updates": self.updates}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.subgoal_opt.load_state_dict(state["subgoal_opt"])
-        self.updates = int(state["updates"])

@@ -157,13 +157,3 @@ class SAC(GoalConditionedAgent):
         loss.backward()
         self.alpha_opt.step()
         return loss.item()
-
-    def optimizer_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "alpha_opt": self.alpha_opt.state_dict(), "updates": self.updates}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.alpha_opt.load_state_dict(state["alpha_opt"])
-        self.updates = int(state["updates"])

@@ -76,6 +76,18 @@ class GoalConditionedAgent(nn.Module):
     def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
+    def optimizer_state(self) -> dict:
+        """Every optimiser's state and the update count, for resuming (``torch.load(weights_only=True)`` reads it)."""
+        return {**{k: opt.state_dict() for k, opt in self._optimizers().items()}, "updates": self.updates}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        for key, opt in self._optimizers().items():
+            opt.load_state_dict(state[key])
+        self.updates = int(state["updates"])
+
 
 class TD3(GoalConditionedAgent):
     """``act(obs, goal)`` for acting; ``update(batch)`` for learning. The normaliser is part of the weights."""
@@ -133,12 +145,3 @@ class TD3(GoalConditionedAgent):
                         p_t.lerp_(p, cfg.tau)
             stats["actor_loss"] = actor_loss.item()
         return stats
-
-    def optimizer_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "updates": self.updates}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.updates = int(state["updates"])
