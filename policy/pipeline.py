@@ -81,8 +81,12 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
                          "--out")
     d = DEFAULTS[task]
     cfg = rig_config(agent, task=task, env_steps=env_steps or d["env_steps"], **(rig_overrides or {}))
-    data = prepare_data(task, out, frames or d["frames"], seed, progress)
     encoder, exploration = None, None
+    if cfg.observation == "latent" and vae is not None:  # a trained VAE: no exploration frames needed
+        data = None
+        _log(progress, "[1/3] exploration frames: not needed (a trained VAE is given)")
+    else:
+        data = prepare_data(task, out, frames or d["frames"], seed, progress)
     if cfg.observation == "latent":
         encoder = load_checkpoint(prepare_vae(data, out, vae_epochs or d["vae_epochs"], seed, progress, vae,
                                               latent_dim))

@@ -54,8 +54,6 @@ class RIGConfig:
         default="latent", metadata=spec("latent: VAE latents of images (RIG); state: true positions (oracle)"))
     exploration_goals: Literal["prior", "env"] = field(
         default="prior", metadata=spec("goals to explore with: imagined (sampled from the prior) or the twin's"))
-    random_start: bool = field(default=False, metadata=spec(
-        "start training episodes in random states (evaluation always starts at home)"))
     env_steps: int = field(default=10000, metadata=spec("environment steps of RL", range=(1, 10**8)))
     random_steps: int = field(default=1000, metadata=spec("first steps taken with random actions",
                                                           range=(0, 10**8)))
@@ -138,7 +136,7 @@ class RIGTrainer:
             raise ConfigError(f"observation: {cfg.observation!r} needs a {cfg.observation} view, got {view.kind}")
         self.cfg, self.out, self.view, self.seed, self.progress = cfg, Path(out), view, seed, progress
         env_options = {"image_size": 48, **(env_options or {})}
-        self.env = sim.make(cfg.task, **env_options, random_start=cfg.random_start)
+        self.env = sim.make(cfg.task, **env_options)
         self.eval_env = sim.make(cfg.task, **env_options)
         self.horizon = self.env.spec.max_episode_steps
         twin = self.env.unwrapped
