@@ -1,8 +1,7 @@
 """Twin + encoder + goal + policy + safety gate as separate processes reach a goal image set with the CLI.
 
-The policy is $RIGBOT_TEST_REACH_CHECKPOINT or checkpoints/reach, trained with the default budget
-(``rigbot train --task reach``); without one the test is skipped. (The session's CI policy,
-conftest.trained_reach_policy, passes through goals but does not stop within 5 cm of most of them.)
+The policy is $RIGBOT_TEST_REACH_CHECKPOINT, checkpoints/reach, or else the session's CI-trained reach policy
+(conftest.trained_reach_policy).
 
 How good the policy is, is test_training's question. This test asks whether the node graph does what the policy
 does: it takes the goal the policy reaches best when run directly on the twin (no ROS; within the task's 5 cm), and
@@ -19,12 +18,8 @@ from ros_helpers import Graph, goal_png, set_goal_cli, trained_reach_checkpoint 
 
 
 @pytest.fixture(scope="module")
-def reach_checkpoint():
-    checkpoint = trained_reach_checkpoint()
-    if checkpoint is None:
-        pytest.skip("needs a trained reach policy: set RIGBOT_TEST_REACH_CHECKPOINT, or rigbot train --task reach "
-                    "(into checkpoints/reach)")
-    return checkpoint
+def reach_checkpoint(request):
+    return trained_reach_checkpoint() or request.getfixturevalue("trained_reach_policy")
 
 
 def goal_the_policy_reaches(checkpoint, candidates: int = 20) -> np.ndarray:
