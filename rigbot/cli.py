@@ -255,15 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rigbot.process import finish
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return finish(args.func(args))
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"rigbot {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return finish(2)
     except RuntimeError as e:  # e.g. no rendering backend
         print(f"rigbot {args.command}: error: {e}", file=sys.stderr)
-        return 1
+        return finish(1)
 
 
 if __name__ == "__main__":

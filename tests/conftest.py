@@ -12,6 +12,20 @@ import rigbot.sim  # noqa: E402,F401  (chooses the OpenGL backend before anythin
 
 import pytest  # noqa: E402
 
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    session.config._rigbot_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """The suite runs pyrealsense2 and rclpy in this one process: leave without their crashing native teardown
+    (see rigbot.process), with pytest's own exit status, once everything is reported."""
+    from rigbot.process import finish
+
+    finish(getattr(config, "_rigbot_exitstatus", 0))
+
 # The budget of the CI learning run (see test_training.py): small, but RIG on reach learns within it.
 CI_REACH = {"frames": 3000, "vae_epochs": 8, "env_steps": 4000,
             "rig": {"updates_per_step": 2, "random_steps": 500, "eval_every": 1000, "eval_episodes": 20,

@@ -126,7 +126,9 @@ class CameraNode(Node):
 
 
 def main(args=None) -> int:
-    return run(CameraNode, args)
+    from rigbot.process import finish
+
+    return finish(run(CameraNode, args))  # a RealSense source and ROS 2 in one process crash at exit otherwise
 
 
 if __name__ == "__main__":
