@@ -255,18 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rigbot.process import finish
-
     args = build_parser().parse_args(argv)
     try:
-        return finish(args.func(args))
+        return args.func(args)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"rigbot {args.command}: error: {e}", file=sys.stderr)
-        return finish(2)
+        return 2
     except RuntimeError as e:  # e.g. no rendering backend
         print(f"rigbot {args.command}: error: {e}", file=sys.stderr)
-        return finish(1)
+        return 1
+
+
+def run() -> None:
+    """The ``rigbot`` program: ``main`` in a process of its own (see rigbot.process for why it ends this way)."""
+    from rigbot.process import finish
+
+    sys.exit(finish(main()))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
