@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rigbot.config import spec
-from rigbot.policy.td3 import GoalConditionedAgent, mlp
+from rigbot.policy.td3 import GoalConditionedAgent, mlp, polyak_update
 
 
 @dataclass
@@ -90,10 +90,6 @@ class HIQL(GoalConditionedAgent):
     def _goal_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.input_mean[self.obs_dim:], self.input_std[self.obs_dim:]
 
-    @staticmethod
-    def _tensor(v) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(v, np.float32))
-
     def subgoal(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         mean, std = self._goal_scale()
         return self.high_policy(self._inputs(obs, goal)) * std + mean
@@ -149,9 +145,7 @@ class HIQL(GoalConditionedAgent):
         high_loss.backward()
         self.high_opt.step()
 
-        with torch.no_grad():
-            for p, p_t in zip(self.value.parameters(), self.value_target.parameters()):
-                p_t.lerp_(p, cfg.tau)
+        polyak_update(((self.value, self.value_target),), cfg.tau)
         self.updates += 1
         return {"value_loss": value_loss.item(), "low_loss": low_loss.item(), "high_loss": high_loss.item(),
                 "v": v1.mean().item(), "low_weight": low_w.mean().item(), "high_weight": high_w.mean().item()}

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from rigbot.config import spec
 from rigbot.policy.sac import GaussianActor
-from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp
+from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
 
 
 @dataclass
@@ -119,10 +119,6 @@ class RIS(GoalConditionedAgent):
     def _state_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.input_mean[: self.obs_dim], self.input_std[: self.obs_dim]
 
-    @staticmethod
-    def _tensor(v) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(v, np.float32))
-
     # ---- acting ---------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -188,10 +184,7 @@ class RIS(GoalConditionedAgent):
         actor_loss.backward()
         self.actor_opt.step()
 
-        with torch.no_grad():
-            for net, target_net in ((self.actor, self.actor_target), (self.critics, self.critics_target)):
-                for p, p_t in zip(net.parameters(), target_net.parameters()):
-                    p_t.lerp_(p, cfg.tau)
+        polyak_update(((self.actor, self.actor_target), (self.critics, self.critics_target)), cfg.tau)
         self.updates += 1
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(), "kl": kl.mean().item(),
                 "subgoal_loss": subgoal_loss, "q": q1.mean().item()}

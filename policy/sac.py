@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp
+from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -106,10 +106,6 @@ class SAC(GoalConditionedAgent):
     def alpha(self) -> float:
         return float(self.log_alpha.detach().exp())
 
-    @staticmethod
-    def _tensor(v) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(v, np.float32))
-
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] (the squashed mean) for one (obs, goal) or a batch."""
@@ -143,9 +139,7 @@ class SAC(GoalConditionedAgent):
         actor_loss.backward()
         self.actor_opt.step()
         alpha_loss = self.entropy_tuning_step(logp.detach())
-        with torch.no_grad():
-            for p, p_t in zip(self.critics.parameters(), self.critics_target.parameters()):
-                p_t.lerp_(p, cfg.tau)
+        polyak_update(((self.critics, self.critics_target),), cfg.tau)
         self.updates += 1
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(), "alpha": self.alpha,
                 "alpha_loss": alpha_loss, "entropy": -logp.mean().item(), "q": q1.mean().item()}

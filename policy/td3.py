@@ -49,6 +49,14 @@ def mlp(inputs: int, hidden: list[int], outputs: int, out_act: nn.Module | None 
     return nn.Sequential(*layers)
 
 
+@torch.no_grad()
+def polyak_update(pairs, tau: float) -> None:
+    """Move each target network a fraction ``tau`` towards its online network: ``pairs`` of (online, target)."""
+    for net, target in pairs:
+        for p, p_t in zip(net.parameters(), target.parameters()):
+            p_t.lerp_(p, tau)
+
+
 class Critics(nn.Module):
     def __init__(self, inputs: int, hidden: list[int]):
         super().__init__()
@@ -75,6 +83,10 @@ class GoalConditionedAgent(nn.Module):
 
     def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
+
+    @staticmethod
+    def _tensor(v) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(v, np.float32))
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
@@ -139,9 +151,6 @@ class TD3(GoalConditionedAgent):
             self.actor_opt.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_opt.step()
-            with torch.no_grad():
-                for net, target_net in ((self.actor, self.actor_target), (self.critics, self.critics_target)):
-                    for p, p_t in zip(net.parameters(), target_net.parameters()):
-                        p_t.lerp_(p, cfg.tau)
+            polyak_update(((self.actor, self.actor_target), (self.critics, self.critics_target)), cfg.tau)
             stats["actor_loss"] = actor_loss.item()
         return stats
