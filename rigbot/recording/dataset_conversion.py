@@ -1,0 +1,167 @@
+"""Recordings <-> the frame-dataset training format (``rigbot.perception.frame_dataset``).
+
+Recording -> dataset (what ``rigbot vae train --data`` and ``rigbot train --agent hiql --data`` read):
+
+- **images**: the camera topic's frames, decoded (rgb8/bgr8/rgba8/bgra8/mono8) and brought to the model's size by
+  ``perception.preprocessing.preprocess`` (crop to ``roi``, resize); a frame that already is ``image_size``
+  square without a ``roi`` is kept byte for byte.
+- **rate**: frames are thinned to at most ``rate`` per second (default 10, the control rate): offline learning
+  derives each action from the hand's motion between consecutive frames times the control rate, so frames must
+  be one control step apart. ``rate=0`` keeps every frame.
+- **observations**: the hand position (x, y, z) from the hand-pose topic, the pose whose header stamp is nearest
+  the image's, if within ``max_skew``; images without one are skipped (counted). **achieved_goals**: the hand's
+  x, y (reach's goal space).
+- **episodes / steps**: a new episode starts where consecutive kept frames are more than ``episode_gap`` apart
+  (the recorder was stopped, the robot paused or was reset) or after ``episode_steps`` steps (if set).
+
+Stamps are the messages' header stamps. Frames out of stamp order, undecodable, or without a hand pose are
+skipped and counted in the returned report; a recording with no usable frame is an error that says why.
+
+Dataset -> recording (``--to mcap``): each frame becomes an rgb8 ``sensor_msgs/Image`` on the camera topic and a
+``PoseStamped`` of its hand position, ``1 / control_hz`` apart within an episode and ``episode_gap_out`` between
+episodes, so converting back gives the same images, episodes and steps (observations keep the hand position only).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rigbot.recording import cdr, rosbag2_metadata
+from rigbot.recording.image_messages import BadImageMessage, image_to_rgb, rgb_to_image, stamp_ns
+from rigbot.recording.mcap_folder_writer import McapFolderWriter
+from rigbot.recording.mcap_reading import read_recording
+
+# the default topic names of rigbot_ros.topics (not imported: this module runs without ROS)
+IMAGE_TOPIC = "/camera/camera/color/image_raw"
+POSE_TOPIC = "/rigbot/ee_pose"
+_TASK_KEY = "rigbot.task"
+
+
+def _hand_track(recording: str | Path, pose_topic: str) -> tuple[np.ndarray, np.ndarray]:
+    stamps, positions = [], []
+    for m in read_recording(recording, [pose_topic]):
+        msg = m.decode()
+        p = msg.pose.position if hasattr(msg, "pose") else msg.point
+        stamps.append(stamp_ns(msg))
+        positions.append((p.x, p.y, p.z))
+    order = np.argsort(np.asarray(stamps, np.int64), kind="stable")
+    return np.asarray(stamps, np.int64)[order], np.asarray(positions, np.float64).reshape(-1, 3)[order]
+
+
+def recording_task(recording: str | Path) -> str | None:
+    """The twin task a recording was converted from, if it says (``custom_data`` of its metadata.yaml)."""
+    path = Path(recording)
+    meta = rosbag2_metadata.read(path) if path.is_dir() else None
+    return ((meta or {}).get("custom_data") or {}).get(_TASK_KEY)
+
+
+def recording_to_frames(recording: str | Path, out: str | Path, task: str | None = None, image_size: int = 48,
+                        roi: tuple[int, int, int, int] | None = None, rate: float = 10.0,
+                        episode_gap: float = 1.0, episode_steps: int = 0, max_skew: float = 0.1,
+                        image_topic: str = IMAGE_TOPIC, pose_topic: str = POSE_TOPIC,
+                        chunk_size: int = 1000) -> dict:
+    """Convert a recording into (or append it to) the frame dataset folder ``out``; returns a report."""
+    from rigbot.perception.frame_dataset import FrameWriter
+    from rigbot.perception.preprocessing import PreprocessConfig, preprocess
+
+    task = task or recording_task(recording) or "reach"
+    if task != "reach":
+        raise ValueError(f"task {task!r}: its goal space includes objects (the puck) whose positions a recording "
+                         "does not hold; recordings convert to reach datasets")
+    hand_t, hand_p = _hand_track(recording, pose_topic)
+    if len(hand_t) == 0:
+        raise ValueError(f"{recording}: no hand poses on {pose_topic}; frames need the hand position (record "
+                         "the hand-pose topic, or pass the topic it is on)")
+    pre = PreprocessConfig(size=image_size, roi=tuple(roi) if roi else None)
+    skipped: dict[str, int] = {}
+    reports: list = []
+    kept_t: int | None = None
+    step = seen = 0
+    first_error = ""
+    min_dt = 0.75e9 / rate if rate > 0 else 0  # 3/4 of a period: keeps every 3rd frame of 30 Hz for 10 Hz
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    meta = {"task": task, "image_size": image_size, "source": f"recording {Path(recording).resolve()}",
+            "policy": "recorded", "rate": rate}
+    with FrameWriter(out, meta, chunk_size=chunk_size) as writer:
+        first_episode = episode = writer.next_episode
+        for m in read_recording(recording, [image_topic], reports=reports):
+            seen += 1
+            msg = m.decode()
+            t = stamp_ns(msg)
+            if kept_t is not None and t <= kept_t:
+                skip("stamp not after the previous frame's")
+                continue
+            if kept_t is not None and t - kept_t < min_dt:
+                skip(f"thinned to {rate:g} frames/s")
+                continue
+            i = int(np.searchsorted(hand_t, t))
+            near = [j for j in (i - 1, i) if 0 <= j < len(hand_t)]
+            j = min(near, key=lambda k: abs(int(hand_t[k]) - t))
+            if abs(int(hand_t[j]) - t) > max_skew * 1e9:
+                skip(f"no hand pose within {max_skew:g} s")
+                continue
+            try:
+                rgb = image_to_rgb(msg)
+                frame = rgb if (rgb.shape[:2] == (image_size, image_size) and roi is None) else preprocess(rgb, pre)
+            except (BadImageMessage, ValueError) as e:
+                first_error = first_error or str(e)
+                skip("undecodable image")
+                continue
+            if kept_t is not None and (t - kept_t > episode_gap * 1e9 or (episode_steps and step >= episode_steps)):
+                episode, step = episode + 1, 0
+            hand = hand_p[j]
+            writer.add(frame, hand, hand[:2], episode, step)
+            kept_t, step = t, step + 1
+    written = writer.frames_written
+    if written == 0 and not any(Path(out).glob("chunk_*.npz")):  # leave no empty dataset behind
+        (Path(out) / "meta.yaml").unlink(missing_ok=True)
+    if seen == 0:
+        raise ValueError(f"{recording}: no messages on {image_topic}; topics recorded: "
+                         f"{', '.join(sorted({t for r in reports for t in r.topics})) or 'none'}")
+    if written == 0:
+        why = "; ".join(f"{n} {r}" for r, n in skipped.items())
+        raise ValueError(f"{recording}: none of its {seen} images became a frame ({why})"
+                         + (f"; first image error: {first_error}" if first_error else ""))
+    return {"frames": written, "episodes": episode - first_episode + 1, "images_seen": seen, "skipped": skipped,
+            "first_image_error": first_error, "out": str(out),
+            "files": [(r.path.name, r.complete, r.messages, r.lost_bytes) for r in reports]}
+
+
+def frames_to_recording(dataset: str | Path, out: str | Path, control_hz: float = 10.0,
+                        episode_gap_out: float = 2.0, start_ns: int | None = None,
+                        image_topic: str = IMAGE_TOPIC, pose_topic: str = POSE_TOPIC,
+                        frame_id: str = "base_link", camera_frame_id: str = "camera_color_optical_frame") -> dict:
+    """Write a frame dataset as a recording folder ``out`` (images + hand poses); returns a report."""
+    from rigbot.perception.frame_dataset import load_frames, read_meta
+
+    meta = read_meta(dataset)
+    frames = load_frames(dataset)
+    order = np.lexsort((frames["steps"], frames["episodes"]))
+    writer = McapFolderWriter(out, file_metadata={"source": f"frame dataset {Path(dataset).resolve()}"})
+    writer.add_topic(image_topic, "sensor_msgs/Image", {"reliability": "best_effort"})
+    writer.add_topic(pose_topic, "geometry_msgs/PoseStamped", {"reliability": "best_effort"})
+    writer.set_custom_data(_TASK_KEY, meta.get("task", "reach"))
+    period = int(round(1e9 / control_hz))
+    t = int(start_ns if start_ns is not None else time.time_ns() // 1_000_000_000 * 1_000_000_000)
+    previous_episode = None
+    with writer:
+        for i in order:
+            episode = int(frames["episodes"][i])
+            if previous_episode is not None:
+                t += int(episode_gap_out * 1e9) if episode != previous_episode else period
+            previous_episode = episode
+            hand = frames["observations"][i][:3]
+            pose = {"header": {"stamp": {"sec": t // 1_000_000_000, "nanosec": t % 1_000_000_000},
+                               "frame_id": frame_id},
+                    "pose": {"position": {"x": float(hand[0]), "y": float(hand[1]), "z": float(hand[2])},
+                             "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}}
+            writer.write(image_topic, cdr.encode("sensor_msgs/Image",
+                                                 rgb_to_image(frames["images"][i], t, camera_frame_id)), t, t)
+            writer.write(pose_topic, cdr.encode("geometry_msgs/PoseStamped", pose), t, t)
+    return {"frames": len(order), "episodes": len(np.unique(frames["episodes"])), "out": str(out),
+            "files": [p.name for p in writer.files]}
