@@ -33,8 +33,11 @@ def declare(node: Node, name: str, default, description: str, range: tuple | Non
 
 
 def vae_dir(checkpoint: str | Path) -> Path:
-    """The VAE folder of a policy checkpoint (``CHECKPOINT/vae``), or ``checkpoint`` if it is a VAE folder."""
-    checkpoint = Path(checkpoint).expanduser()
+    """The VAE folder of a policy checkpoint (``CHECKPOINT/vae``), or ``checkpoint`` if it is a VAE folder; of a
+    weight store, its current version's."""
+    from rigbot.policy.weight_store import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(checkpoint)
     if (checkpoint / "vae.yaml").is_file():
         return checkpoint
     return checkpoint / "vae"

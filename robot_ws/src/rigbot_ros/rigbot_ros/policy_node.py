@@ -8,14 +8,25 @@ Lifecycle: it loads the checkpoint on ``configure`` and sends nothing until ``ac
 ``control_hz`` times a second (observations in between are skipped, not queued), and never on an observation
 older than ``max_age`` (rigbot.policy.latent_control): then it sends nothing and the gate stops the arm.
 On deactivate it sends one zero.
+
+Live weights: when ``checkpoint`` is a weight store (``rigbot weights init``, rigbot.policy.weight_store), the
+node runs its current version and follows the learner: a version number on /rigbot/learner/version is loaded and
+checked on a background thread (hashes, config, VAE, finite weights, a forward pass: rigbot.policy.live_weights)
+and swapped in between two control ticks, so commanding never stops; a version that fails a check is refused,
+logged, and the running one stays. out: /rigbot/policy/weights_version (UInt32, latched: the version in use).
+services: ~/rollback_weights (Trigger: back to the version in use before, and stop following the learner),
+~/follow_learner (Trigger: take new versions again).
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from geometry_msgs.msg import TwistStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
+from std_msgs.msg import UInt32
+from std_srvs.srv import Trigger
 
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
@@ -40,6 +51,9 @@ class PolicyNode(LifecycleNode):
         self.active = False
         self._next_action = 0.0
         self.actions = 0
+        self.live = None  # LiveWeights when the checkpoint is a weight store
+        self.following = True
+        self._weights = []  # the version publisher, subscription and services
         if self.autostart:
             self.trigger_configure()
             self.trigger_activate()
@@ -55,8 +69,7 @@ class PolicyNode(LifecycleNode):
             if self._given_policy is not None:
                 self.policy = self._given_policy
             else:
-                from rigbot.policy.checkpoint import load_policy
-                self.policy = load_policy(self.checkpoint)
+                self.policy = self._load_checkpoint()
         except Exception as e:  # a bad checkpoint fails the transition, with the reason, instead of the process
             self.get_logger().error(f"cannot load policy checkpoint {self.checkpoint!r}: {type(e).__name__}: {e}")
             return TransitionCallbackReturn.FAILURE
@@ -65,6 +78,8 @@ class PolicyNode(LifecycleNode):
         self.cmd_pub = self.create_lifecycle_publisher(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
         self._subs = [self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR),
                       self.create_subscription(Image, topics.GOAL_LATENT, self.on_goal, topics.LATCHED)]
+        if self.live is not None:
+            self._start_following()
         self.get_logger().info(f"configured: {self.policy.task} policy, {self.control_hz:g} Hz, "
                                f"max observation age {self.max_age * 1000:.0f} ms; inactive until activated")
         return TransitionCallbackReturn.SUCCESS
@@ -86,6 +101,9 @@ class PolicyNode(LifecycleNode):
         for s in self._subs:
             self.destroy_subscription(s)
         self._subs = []
+        for destroy, thing in self._weights:
+            destroy(thing)
+        self._weights, self.live = [], None
         if self.cmd_pub is not None:
             self.destroy_lifecycle_publisher(self.cmd_pub)
         self.cmd_pub = self.policy = self.controller = None
@@ -94,6 +112,74 @@ class PolicyNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
         return TransitionCallbackReturn.SUCCESS
+
+    # ---- live weights -------------------------------------------------------------------------------------------
+    def _load_checkpoint(self):
+        from rigbot.policy.checkpoint import load_policy
+        from rigbot.policy.live_weights import LiveWeights
+        from rigbot.policy.weight_store import STORE, WeightStore
+
+        path = Path(self.checkpoint).expanduser()
+        if not (path / STORE).is_file():
+            return load_policy(path)
+        store = WeightStore(path)
+        version = store.current()
+        policy = store.load(version)
+        self.live = LiveWeights(store, version, policy, log=lambda text: self.get_logger().error(text))
+        return policy
+
+    def _start_following(self) -> None:
+        self.version_pub = self.create_publisher(UInt32, topics.POLICY_WEIGHTS_VERSION, topics.LATCHED)
+        self._weights = [
+            (self.destroy_publisher, self.version_pub),
+            (self.destroy_subscription,
+             self.create_subscription(UInt32, topics.LEARNER_VERSION, self.on_version, topics.LATCHED)),
+            (self.destroy_service, self.create_service(Trigger, "~/rollback_weights", self.on_rollback)),
+            (self.destroy_service, self.create_service(Trigger, "~/follow_learner", self.on_follow))]
+        self.version_pub.publish(UInt32(data=self.live.version))
+        self.get_logger().info(f"weights: version {self.live.version} of store {self.live.store.root}; following "
+                               f"{topics.LEARNER_VERSION}")
+
+    def on_version(self, msg: UInt32) -> None:
+        self._announced = msg.data
+        if self.following and msg.data != self.live.version:
+            self.get_logger().info(f"learner published weights version {msg.data}: loading and checking it")
+            self.live.request(msg.data)
+
+    def on_rollback(self, request, response):
+        try:
+            target = self.live.rollback()
+        except ValueError as e:
+            response.success, response.message = False, str(e)
+            return response
+        self.following = False
+        try:  # a restart should come up on the rolled-back version too
+            self.live.store.set_current(target)
+        except ValueError as e:
+            self.get_logger().error(f"could not make version {target} current in the store: {e}")
+        response.success = True
+        response.message = (f"rolling back to weights version {target} at the next tick; not following the learner "
+                            "until ~/follow_learner is called")
+        self.get_logger().warning(response.message)
+        return response
+
+    def on_follow(self, request, response):
+        self.following = True
+        latest = getattr(self, "_announced", None)
+        if latest is not None and latest != self.live.version:
+            self.live.request(latest)
+        response.success, response.message = True, "following the learner's new versions again"
+        return response
+
+    def _swap_weights(self) -> None:
+        """Between two ticks: take a checked new version, if one is waiting."""
+        staged = self.live.take()
+        if staged is None:
+            return
+        version, self.policy = staged
+        self.controller.act = self.policy.act
+        self.version_pub.publish(UInt32(data=version))
+        self.get_logger().info(f"now running weights version {version}")
 
     # ---- acting -----------------------------------------------------------------------------------------------
     def on_goal(self, msg: Image) -> None:
@@ -109,6 +195,8 @@ class PolicyNode(LifecycleNode):
         except ValueError as e:
             self.get_logger().error(f"refused an observation latent: {e}", throttle_duration_sec=1.0)
             return
+        if self.live is not None:
+            self._swap_weights()
         if not self.active:
             return
         now = time.monotonic()

@@ -26,6 +26,11 @@ JOINT_STATES = "/joint_states"
 ESTOP = "/rigbot/estop"
 GATE_STATUS = "/rigbot/safety_gate/status"
 TWIN_GOAL_POINT = "/rigbot/twin/goal_point"
+# learning on the robot: versions the learner published, the version the policy runs, episode events
+LEARNER_VERSION = "/rigbot/learner/version"
+POLICY_WEIGHTS_VERSION = "/rigbot/policy/weights_version"
+EPISODE_STATUS = "/rigbot/episode/status"
+LEARNER_STATUS = "/rigbot/learner/status"
 # RViz's Publish Point and 2D Goal Pose tools
 CLICKED_POINT = "/clicked_point"
 GOAL_POSE = "/goal_pose"

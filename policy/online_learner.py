@@ -1,0 +1,272 @@
+"""Learning on the robot: RIG's updates, continued on transitions that arrive live and on recordings from disk.
+
+The learner starts from the current version of a weight store (``policy.weight_store``), the twin-trained policy
+at first, and keeps the same algorithm as ``policy.rig``: episodes go into the hindsight replay once, each
+sampled transition gets its episode's goal, an imagined goal (a VAE prior sample) or a later latent of the same
+episode, and TD3 (or whichever agent the policy holds) takes gradient steps on them. What changes on a robot:
+
+- **Transitions come from outside.** The learner node builds them from the topics (latent, arm command, goal);
+  recordings and frame datasets on disk (``rigbot collect``, converted robot recordings) are read too, with
+  actions derived from the hand's motion as ``policy.offline`` does.
+- **Episodes have no fixed length.** A robot episode may be cut short by a pause or an e-stop. The replay needs a
+  fixed horizon, so each trajectory is cut into consecutive windows of ``horizon`` transitions; the remainder is
+  dropped, and every window is an episode of its own for relabelling.
+- **Updates are paced by data**: ``updates_per_step`` gradient steps per transition received (RIG's ratio), not
+  as fast as the CPU allows, so a learner beside the running graph does not starve it.
+- **Weights are published**, every ``publish_every`` updates, as a new store version that the policy node swaps
+  to. With ``vae_finetune_every`` the VAE is fine-tuned on the replay's images as ``policy.rig`` does, and the
+  version carries the new VAE (the encoder must then load it too: see the README).
+
+Every trajectory is also written to ``episodes/`` in the store (atomically, ``episode_NNNNNN.npz``), so a
+restarted learner continues from everything it has seen.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rigbot import config
+from rigbot.config import spec
+from rigbot.files import atomic_write
+from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
+
+
+@dataclass
+class OnlineLearnerConfig:
+    """How the learner turns arriving transitions into gradient steps and new versions."""
+
+    horizon: int = field(default=20, metadata=spec("transitions per replay window (trajectories are cut into these)",
+                                                   range=(2, 10000)))
+    updates_per_step: float = field(default=1.0, metadata=spec("gradient updates per transition received",
+                                                               range=(0.0, 1000.0)))
+    warmup_transitions: int = field(default=100, metadata=spec("transitions in the replay before updates begin",
+                                                               range=(0, 10**8)))
+    publish_every: int = field(default=500, metadata=spec("gradient updates between published versions",
+                                                          range=(1, 10**8)))
+    replay_capacity: int = field(default=100000, metadata=spec("transitions kept", range=(100, 10**8)))
+    relabel: RelabelConfig = field(default_factory=RelabelConfig, metadata=spec("goal relabelling (as rig.py)"))
+    vae_finetune_every: int = field(default=0, metadata=spec("episodes between VAE fine-tuning on the replay's "
+                                                             "images (0: never)", range=(0, 10**6)))
+    vae_finetune_epochs: int = field(default=1, metadata=spec("epochs per fine-tuning", range=(1, 1000)))
+
+
+def action_from_velocity(linear: np.ndarray, action_dim: int, max_speed: float) -> np.ndarray:
+    """The agent's action in [-1, 1] for a commanded hand velocity (m/s): what the arm was told to do."""
+    a = np.asarray(linear, np.float32).ravel()[:action_dim] / max_speed
+    return np.clip(a, -1.0, 1.0)
+
+
+class OnlineLearner:
+    def __init__(self, store, cfg: OnlineLearnerConfig | None = None, seed: int = 0, version: int | None = None):
+        import torch
+
+        self.store, self.cfg = store, cfg or OnlineLearnerConfig()
+        self.version = store.current() if version is None else int(version)
+        policy = store.load(self.version)
+        self.meta = dict(policy.meta)
+        self.agent = policy.agent.train()
+        self.encoder = policy.encoder
+        self.action_dim, self.vmax = policy.action_dim, policy.max_linear_speed
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        prior = self.encoder.prior if self.encoder is not None else None
+        image_shape = None
+        if self.cfg.vae_finetune_every:
+            if self.encoder is None:
+                raise ValueError("vae_finetune_every needs a latent policy (one with a VAE)")
+            s = self.encoder.vae.cfg.image_size
+            image_shape = (s, s, 3)
+        self.buffer = HindsightReplayBuffer(self.cfg.replay_capacity, self.cfg.horizon, self.agent.obs_dim,
+                                            self.agent.goal_dim, self.action_dim, self.cfg.relabel, image_shape,
+                                            goal_prior=prior)
+        self.lock = threading.Lock()  # the node adds episodes from its executor while a thread trains
+        self.transitions = self.updates = self.episodes = 0
+        self.updates_at_publish = 0
+        self.vae_changed = False
+        self.episode_dir = store.root / "episodes"
+
+    # ---- data in -----------------------------------------------------------------------------------------------
+    def add_trajectory(self, latents: np.ndarray, actions: np.ndarray, goal: np.ndarray,
+                       images: np.ndarray | None = None, save: bool = True) -> int:
+        """One trajectory: ``latents`` (n+1 x d, encoder means), ``actions`` (n x action_dim, in [-1, 1]), the goal
+        latent it was run for, and (for VAE fine-tuning) the n+1 model-sized images. Returns the windows stored."""
+        latents, actions = np.asarray(latents, np.float32), np.asarray(actions, np.float32)
+        goal = np.asarray(goal, np.float32).ravel()
+        n = len(actions)
+        if latents.shape != (n + 1, self.agent.obs_dim):
+            raise ValueError(f"a trajectory of {n} actions needs {n + 1} x {self.agent.obs_dim} latents, "
+                             f"got {latents.shape}")
+        if actions.shape[1:] != (self.action_dim,) or goal.shape != (self.agent.goal_dim,):
+            raise ValueError(f"actions must be n x {self.action_dim} and the goal {self.agent.goal_dim} numbers")
+        for name, v in (("latents", latents), ("actions", actions), ("goal", goal)):
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"trajectory {name} contain NaN or Inf; not stored")
+        if np.any(np.abs(actions) > 1.0 + 1e-6):
+            raise ValueError("trajectory actions must lie in [-1, 1] (fractions of the speed limit)")
+        if self.buffer.keeps_images and images is None:
+            raise ValueError("VAE fine-tuning is on: trajectories need their images")
+        if save:
+            self._save(latents, actions, goal, images)
+        H = self.cfg.horizon
+        stored = 0
+        with self.lock:
+            for start in range(0, n - H + 1, H):
+                ep = {"obs": latents[start:start + H + 1], "achieved": latents[start:start + H + 1],
+                      "action": actions[start:start + H], "goal": goal}
+                if self.buffer.keeps_images:
+                    ep["image"], ep["goal_image"] = images[start:start + H + 1], images[start + H]
+                self.buffer.add_episode(ep)
+                stored += 1
+            self.transitions += stored * H
+            self.episodes += 1
+        return stored
+
+    def _save(self, latents, actions, goal, images) -> Path:
+        self.episode_dir.mkdir(parents=True, exist_ok=True)
+        number = len(list(self.episode_dir.glob("episode_*.npz"))) + 1
+        arrays = {"latents": latents, "actions": actions, "goal": goal}
+        if images is not None:
+            arrays["images"] = np.asarray(images, np.uint8)
+        return atomic_write(self.episode_dir / f"episode_{number:06d}.npz",
+                            lambda tmp: np.savez_compressed(tmp, **arrays))
+
+    def load_episodes(self, folder: str | Path | None = None) -> int:
+        """Re-read trajectories saved by an earlier run (``episodes/`` of the store); returns how many."""
+        count = 0
+        for path in sorted(Path(folder or self.episode_dir).glob("episode_*.npz")):
+            with np.load(path, allow_pickle=False) as f:
+                images = f["images"] if "images" in f else None
+                if self.buffer.keeps_images and images is None:
+                    continue
+                self.add_trajectory(f["latents"], f["actions"], f["goal"], images, save=False)
+            count += 1
+        return count
+
+    def add_frames(self, folder: str | Path) -> int:
+        """A frame dataset (``rigbot collect``, or robot recordings converted by ``rigbot dataset``): its images
+        are encoded, actions derived from the hand's motion, each run of steps cut into windows whose rollout goal
+        is the window's last latent. Returns the transitions stored."""
+        from rigbot.perception.frame_dataset import load_frames
+        from rigbot.policy.offline import OfflineDataset
+
+        if self.encoder is None:
+            raise ValueError("reading frame datasets needs a latent policy (one with a VAE)")
+        frames = load_frames(folder)
+        latents = np.concatenate([self.encoder.encode(frames["images"][i:i + 512])
+                                  for i in range(0, len(frames["images"]), 512)])
+        axes = [0, 1, 2][: self.action_dim]
+        data = OfflineDataset.from_frames(frames, latents, latents, axes, self.vmax, float(self.meta["control_hz"]))
+        order = np.lexsort((frames["steps"], frames["episodes"]))
+        images = frames["images"][order]
+        before = self.transitions
+        H = self.cfg.horizon
+        i = 0
+        while i < len(data.end):
+            end = int(data.end[i])
+            for s in range(i, end - H + 1, H):
+                imgs = images[s:s + H + 1] if self.buffer.keeps_images else None
+                self.add_trajectory(data.obs[s:s + H + 1], data.action[s:s + H], data.obs[s + H], imgs, save=False)
+            i = end + 1
+        return self.transitions - before
+
+    # ---- learning ----------------------------------------------------------------------------------------------
+    def owed_updates(self) -> int:
+        """Gradient steps the data received so far entitles the learner to, not yet taken."""
+        if self.buffer.stored == 0 or self.transitions < self.cfg.warmup_transitions:
+            return 0
+        return max(0, int(self.cfg.updates_per_step * self.transitions) - self.updates)
+
+    def train(self, n: int) -> dict:
+        """``n`` gradient steps; the stats of the last."""
+        stats: dict = {}
+        batch_size = self.agent.cfg.batch_size
+        for _ in range(n):
+            with self.lock:
+                batch = self.buffer.sample(batch_size, self.rng)
+            stats = self.agent.update(batch)
+            self.updates += 1
+        return stats
+
+    def publish_due(self) -> bool:
+        return self.updates - self.updates_at_publish >= self.cfg.publish_every
+
+    def finetune_vae(self) -> float:
+        """Fine-tune the VAE on the replay's images, refit its prior, re-encode the stored latents."""
+        from rigbot.perception.vae_training import finetune
+
+        with self.lock:
+            d = self.buffer.data
+            images = d["image"][: self.buffer.stored].reshape(-1, *d["image"].shape[2:])
+            loss = finetune(self.encoder, images, epochs=self.cfg.vae_finetune_epochs, rng=self.rng)
+            self.buffer.goal_prior = self.encoder.prior
+            for key in ("obs", "achieved"):
+                self.buffer.refresh(key, self.encoder.encode)
+            self.vae_changed = True
+        return loss
+
+    def publish(self, note: str = "") -> int:
+        """The agent (and its VAE, if fine-tuned) as the next store version, made current; returns its number."""
+        import torch
+
+        state = self.agent.state_dict()
+        if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
+            raise ValueError("the agent's weights are not finite; not publishing them")
+        meta = {**self.meta, "online": {"updates": self.updates, "transitions": self.transitions,
+                                        "episodes": self.episodes, "parent": self.version}}
+        info = {"updates": self.updates, "transitions": self.transitions, "episodes": self.episodes,
+                "vae_finetuned": self.vae_changed, "note": note}
+        with self.lock:
+            self.version = self.store.publish(self.agent, meta, self.encoder if self.vae_changed else None,
+                                              parent=self.version, info=info)
+        self.updates_at_publish = self.updates
+        return self.version
+
+    def step(self, max_updates: int = 50) -> int | None:
+        """Take up to ``max_updates`` of the owed gradient steps; publish when due. Returns a new version or None."""
+        n = min(self.owed_updates(), max_updates)
+        if n:
+            self.train(n)
+        if self.cfg.vae_finetune_every and self.episodes and self.episodes % self.cfg.vae_finetune_every == 0 \
+                and getattr(self, "_finetuned_at", -1) != self.episodes and self.buffer.stored:
+            self._finetuned_at = self.episodes
+            self.finetune_vae()
+        if self.publish_due():
+            return self.publish()
+        return None
+
+
+class TrainingThread:
+    """Runs ``learner.step`` in the background until stopped; ``on_version(n)`` is called for each new version."""
+
+    def __init__(self, learner: OnlineLearner, on_version, on_error, max_updates: int = 20):
+        self.learner, self.on_version, self.on_error, self.max_updates = learner, on_version, on_error, max_updates
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rigbot-learner", daemon=True)
+
+    def start(self) -> "TrainingThread":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                version = self.learner.step(self.max_updates)
+            except Exception as e:  # report and keep the thread's owner alive; learning stops
+                self.on_error(e)
+                return
+            if version is not None:
+                self.on_version(version)
+            if not self.learner.owed_updates():
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def config_from_dict(data: dict | None, source: str = "learner config") -> OnlineLearnerConfig:
+    return config.from_dict(OnlineLearnerConfig, data or {}, source=source)

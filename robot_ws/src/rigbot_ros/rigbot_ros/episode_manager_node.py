@@ -1,0 +1,241 @@
+"""episode_manager node: runs episodes on the robot for the learner: reset, goal, step budget, pause.
+
+The rules are rigbot.policy.robot_episodes's; this node moves messages and drives the policy's lifecycle:
+- reset: the policy is deactivated (``/policy/change_state``) and this node sends reset velocities on
+  /rigbot/policy/twist, so they pass through the safety gate like the policy's (clamped, workspace, e-stop);
+- goal: an imagined goal (a VAE prior sample, decoded to an image) or a saved goal image goes to the goal node
+  (/rigbot/goal/set_image), which checks and encodes it; zero velocity is held until it is accepted;
+- run: the policy is activated for ``steps`` control ticks (latents seen while it is in charge), then deactivated.
+A pause (~/pause, or the gate's e-stop seen on /rigbot/safety_gate/status) aborts the episode at once and takes
+the policy out of charge; ~/resume (and the e-stop's release) go on with a reset.
+
+in:  /rigbot/ee_pose, /rigbot/latent, /rigbot/goal/status, /rigbot/safety_gate/status
+out: /rigbot/policy/twist (reset and hold velocities), /rigbot/goal/set_image,
+     /rigbot/episode/status (diagnostic_msgs/DiagnosticStatus per event: key 'event' is started, complete,
+     aborted, paused, resumed or reset)
+services: ~/pause, ~/resume (std_srvs/Trigger)
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from rigbot_ros import conversions as conv
+from rigbot_ros import topics
+from rigbot_ros.node_runtime import StartupError, declare, load_encoder, one_torch_thread, run
+
+
+def event_kind(text: str) -> str:
+    """'started', 'complete', 'aborted', 'paused', 'resumed' or 'reset' for an EpisodeManager event line."""
+    words = text.replace(":", " ").split()
+    if words[0] == "episode":
+        return words[2]
+    return {"paused": "paused", "resumed": "resumed", "reset": "reset"}.get(words[0], words[0])
+
+
+class EpisodeManagerNode(Node):
+    def __init__(self, name: str = "episode_manager", encoder=None, **kwargs):
+        super().__init__(name, **kwargs)
+        from rigbot import config
+        from rigbot.perception.goal_images import GoalLibrary
+        from rigbot.policy.robot_episodes import EpisodeConfig, EpisodeManager
+        from rigbot.policy.safety_gate import limits_from_robot_yaml
+        from rigbot.policy.weight_store import resolve_checkpoint
+        from rigbot.sim.robot import DEFAULT_ROBOT
+
+        checkpoint = declare(self, "checkpoint", "checkpoints/reach", "policy checkpoint folder or weight store "
+                             "(its VAE imagines goals; its policy.yaml gives the control rate and axes)")
+        limits_file = declare(self, "limits_file", "", "robot or deployment YAML: workspace box and home (empty: "
+                              "the built-in twin arm)") or str(DEFAULT_ROBOT)
+        self.library = GoalLibrary(declare(self, "library", "goals", "folder of saved goal images (NAME.png)"))
+        d = EpisodeConfig()
+        raw = {
+            "steps": declare(self, "steps", d.steps, "policy control ticks per episode (step budget)", (1, 10**6)),
+            "goal_source": declare(self, "goal_source", d.goal_source, "prior, library or mixed"),
+            "library_fraction": declare(self, "library_fraction", d.library_fraction, "mixed: share of library "
+                                        "goals", (0.0, 1.0)),
+            "start": declare(self, "start", d.start, "start pose: home or random (in the workspace box)"),
+            "start_margin": declare(self, "start_margin", d.start_margin, "random starts keep this far inside "
+                                    "the box, m", (0.0, 1.0)),
+            "reset_speed": declare(self, "reset_speed", d.reset_speed, "largest reset velocity per axis, m/s",
+                                   (0.001, 2.0)),
+            "reset_gain": declare(self, "reset_gain", d.reset_gain, "reset velocity per metre of error, 1/s",
+                                  (0.01, 100.0)),
+            "reset_tolerance": declare(self, "reset_tolerance", d.reset_tolerance, "start pose reached within, m",
+                                       (0.0005, 0.5)),
+            "reset_timeout": declare(self, "reset_timeout", d.reset_timeout, "pause when a reset takes longer, s",
+                                     (0.1, 3600.0)),
+            "goal_timeout": declare(self, "goal_timeout", d.goal_timeout, "pause when no goal is accepted "
+                                    "within this, s", (0.1, 3600.0)),
+        }
+        home = declare(self, "home", [0.0], "start pose x, y, z in m ([0.0]: the limits file's home, else the "
+                       "workspace centre)")
+        self.policy_node = declare(self, "policy_node", "/policy", "the policy node whose lifecycle this drives")
+        self.frame_id = declare(self, "frame_id", "base_link", "frame of the reset commands (the robot base)")
+        start_paused = declare(self, "start_paused", True, "wait for ~/resume before the first episode (on a "
+                               "robot, start deliberately); false: begin at once")
+        seed = declare(self, "seed", 0, "random seed of goals and start poses", (0, 2**31 - 1))
+        one_torch_thread()
+        try:
+            cfg = config.from_dict(EpisodeConfig, raw, source="episode_manager parameters")
+            self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
+            meta = config.read_yaml(resolve_checkpoint(checkpoint) / "policy.yaml")
+            limits = limits_from_robot_yaml(limits_file)
+            robot = config.read_yaml(limits_file)
+        except (ValueError, OSError) as e:
+            raise StartupError(str(e)) from None
+        low, high = np.asarray(limits.workspace_low), np.asarray(limits.workspace_high)
+        if len(home) == 3:
+            start = np.asarray(home, float)
+        elif isinstance(robot, dict) and isinstance(robot.get("home"), list):
+            start = np.asarray(robot["home"], float)
+        else:
+            start = (low + high) / 2
+        axes = list(range(int(meta["action_dim"])))
+        self.control_hz = float(meta["control_hz"])
+        try:
+            self.manager = EpisodeManager(cfg, low, high, start, axes, np.random.default_rng(seed),
+                                          prior=self.encoder.prior, library=self.library.names())
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+
+        self.cmd_pub = self.create_publisher(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
+        self.goal_pub = self.create_publisher(Image, topics.GOAL_SET, topics.EVENTS)
+        self.status_pub = self.create_publisher(DiagnosticStatus, topics.EPISODE_STATUS, topics.EVENTS)
+        self.create_subscription(PoseStamped, topics.EE_POSE, self.on_pose, topics.SENSOR)
+        self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR)
+        self.create_subscription(DiagnosticStatus, topics.GOAL_STATUS, self.on_goal_status, topics.EVENTS)
+        self.create_subscription(String, topics.GATE_STATUS, self.on_gate_status, topics.EVENTS)
+        self.create_service(Trigger, "~/pause", self.on_pause)
+        self.create_service(Trigger, "~/resume", self.on_resume)
+        self.change_state = self.create_client(ChangeState, f"{self.policy_node}/change_state")
+        self.get_state = self.create_client(GetState, f"{self.policy_node}/get_state")
+        self.hand = None
+        self.hand_time = -np.inf
+        self.policy_state: int | None = None  # lifecycle primary state id, once known
+        self._pending = None  # a lifecycle call in flight
+        self.goal_key = None  # the stamp of the goal image sent, to match the goal node's answer
+        if start_paused:
+            self.report(self.manager.pause("waiting for ~/resume"))
+        self.create_timer(1.0 / self.control_hz, self.on_tick)
+        self.get_logger().info(
+            f"episodes: {cfg.steps} steps, goals from {cfg.goal_source}, start {cfg.start} "
+            f"({np.round(start, 3).tolist()}), at {self.control_hz:g} Hz; "
+            + ("paused until ~/resume" if start_paused else "starting"))
+
+    # ---- inputs -----------------------------------------------------------------------------------------------
+    def on_pose(self, msg: PoseStamped) -> None:
+        self.hand, self.hand_time = conv.position(msg), time.monotonic()
+
+    def on_latent(self, msg: Image) -> None:
+        if self.policy_state == State.PRIMARY_STATE_ACTIVE:
+            self.manager.policy_step()  # one control tick with the policy in charge
+
+    def on_goal_status(self, msg: DiagnosticStatus) -> None:
+        values = {kv.key: kv.value for kv in msg.values}
+        if self.goal_key is None or values.get("goal_stamp") != self.goal_key:
+            return
+        self.goal_key = None
+        self.report(self.manager.goal_refused(values["error"]) if values.get("error") else self.manager.goal_accepted())
+
+    def on_gate_status(self, msg: String) -> None:
+        if msg.data == "estop":
+            self.report(self.manager.pause("e-stop"))
+        elif "e-stop" in self.manager.pause_reasons:
+            self.report(self.manager.resume("e-stop"))
+
+    def on_pause(self, request, response):
+        self.report(self.manager.pause("paused by ~/pause"))
+        response.success, response.message = True, "paused: the policy is out of charge; ~/resume goes on"
+        return response
+
+    def on_resume(self, request, response):
+        self.manager.resume("paused by ~/pause")
+        events = self.manager.resume("waiting for ~/resume")
+        self.report(events)
+        waiting = sorted(self.manager.pause_reasons)
+        response.success = not waiting
+        response.message = "resumed: resetting" if not waiting else f"still paused: {', '.join(waiting)}"
+        return response
+
+    # ---- the clock --------------------------------------------------------------------------------------------
+    def on_tick(self) -> None:
+        hand = self.hand if time.monotonic() - self.hand_time < 0.5 else None
+        tick = self.manager.tick(time.monotonic(), hand)
+        self.report(tick.events)
+        self.drive_policy(tick.policy_in_charge)
+        if tick.goal is not None:
+            self.send_goal(*tick.goal)
+        command = tick.command
+        if tick.policy_in_charge and self.manager.steps == 0:
+            command = np.zeros(3)  # hold until the policy is seen in charge: the gate never hears silence
+        if command is not None:
+            now = self.get_clock().now().to_msg()
+            self.cmd_pub.publish(conv.twist(command, np.zeros(3), now, self.frame_id))
+
+    def drive_policy(self, in_charge: bool) -> None:
+        """Bring the policy node's lifecycle to active (in charge) or inactive, one call at a time."""
+        if self._pending is not None and not self._pending.done():
+            return
+        if self._pending is not None:
+            self._pending = None
+            self.policy_state = None  # ask again what it is now
+        if self.policy_state is None:
+            if self.get_state.service_is_ready():
+                self._pending = self.get_state.call_async(GetState.Request())
+                self._pending.add_done_callback(self._got_state)
+            return
+        if in_charge and self.policy_state == State.PRIMARY_STATE_UNCONFIGURED:
+            transition = Transition.TRANSITION_CONFIGURE
+        elif in_charge and self.policy_state == State.PRIMARY_STATE_INACTIVE:
+            transition = Transition.TRANSITION_ACTIVATE
+        elif not in_charge and self.policy_state == State.PRIMARY_STATE_ACTIVE:
+            transition = Transition.TRANSITION_DEACTIVATE
+        else:
+            return
+        if self.change_state.service_is_ready():
+            self._pending = self.change_state.call_async(ChangeState.Request(transition=Transition(id=transition)))
+
+    def _got_state(self, future) -> None:
+        result = future.result()
+        if result is not None:
+            self.policy_state = result.current_state.id
+            self._pending = None
+
+    def send_goal(self, kind: str, value) -> None:
+        image = self.encoder.decode(np.asarray(value)[None])[0] if kind == "prior" else self.library.load(value)
+        stamp = self.get_clock().now().to_msg()
+        self.goal_key = f"{stamp.sec}.{stamp.nanosec:09d}"
+        self.goal_pub.publish(conv.rgb_to_image(image, stamp, "camera_color_optical_frame"))
+
+    def report(self, events) -> None:
+        for text in events:
+            kind = event_kind(text)
+            m = self.manager
+            values = {"event": kind, "episode": m.episode, "phase": m.phase, "steps": m.steps}
+            self.status_pub.publish(DiagnosticStatus(
+                level=DiagnosticStatus.WARN if kind in ("aborted", "paused") else DiagnosticStatus.OK,
+                name="rigbot episode", hardware_id="rigbot", message=text,
+                values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
+            (self.get_logger().warning if kind in ("aborted", "paused") else self.get_logger().info)(text)
+
+    def on_exit(self) -> None:
+        if self.policy_state == State.PRIMARY_STATE_ACTIVE and self.change_state.service_is_ready():
+            self.change_state.call_async(ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE)))
+
+
+def main(args=None) -> int:
+    return run(EpisodeManagerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""learner node: keeps training the policy on what the robot does, and publishes improved weights as versions.
+
+in:  /rigbot/latent (sensor QoS), /servo_node/delta_twist_cmds (the gated commands the arm executed),
+     /rigbot/goal/latent (latched), /rigbot/ee_pose, /rigbot/episode/status (episode starts and ends)
+out: /rigbot/learner/version (UInt32, latched: the newest version published to the weight store),
+     /rigbot/learner/status (diagnostic_msgs/DiagnosticStatus, once a second)
+
+Transitions: each latent that arrives during an episode is a step; its action is the gated command the arm was
+executing when the next latent arrived (what the arm did, not what the policy asked: the gate may have clamped
+it), as a fraction of the speed limit. Episodes are delimited by the episode manager's status (``started``,
+``complete``/``aborted``); without an episode manager, by goal changes. The algorithm is
+rigbot.policy.online_learner's, on a background thread paced by the data (``updates_per_step``).
+
+The weight store (``store``) is made from ``checkpoint`` when it does not exist yet. The policy node runs the
+store too (its ``checkpoint`` parameter is the store folder) and swaps to each version announced here.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import UInt32
+
+from rigbot_ros import conversions as conv
+from rigbot_ros import topics
+from rigbot_ros.node_runtime import StartupError, declare, one_torch_thread, run
+
+
+class LearnerNode(Node):
+    def __init__(self, name: str = "learner", **kwargs):
+        super().__init__(name, **kwargs)
+        from rigbot.policy.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread, config_from_dict  # noqa: E501
+        from rigbot.policy.weight_store import STORE, WeightStore
+
+        store_dir = declare(self, "store", "checkpoints/live", "weight store folder (made from 'checkpoint' if "
+                            "missing); the policy node's checkpoint parameter should name the same folder")
+        checkpoint = declare(self, "checkpoint", "", "trained policy folder to start a new weight store from")
+        d = OnlineLearnerConfig()
+        cfg = {
+            "horizon": declare(self, "horizon", d.horizon, "transitions per replay window", (2, 10000)),
+            "updates_per_step": declare(self, "updates_per_step", d.updates_per_step, "gradient updates per "
+                                        "transition received", (0.0, 1000.0)),
+            "warmup_transitions": declare(self, "warmup_transitions", d.warmup_transitions, "transitions before "
+                                          "updates begin", (0, 10**8)),
+            "publish_every": declare(self, "publish_every", d.publish_every, "gradient updates between published "
+                                     "versions", (1, 10**8)),
+            "replay_capacity": declare(self, "replay_capacity", d.replay_capacity, "transitions kept",
+                                       (100, 10**8)),
+        }
+        datasets = declare(self, "datasets", "", "comma-separated frame dataset folders (rigbot collect, converted "
+                           "recordings) to learn from as well, read at start")
+        resume = declare(self, "load_episodes", True, "re-read the episodes an earlier run saved in the store")
+        seed = declare(self, "seed", 0, "random seed of the learner", (0, 2**31 - 1))
+        self.command_max_age = declare(self, "command_max_age", 0.3, "an arm command older than this when the "
+                                       "next frame arrives counts as zero (the arm stopped), s", (0.01, 10.0))
+        one_torch_thread()
+        try:
+            if (Path(store_dir).expanduser() / STORE).is_file():
+                store = WeightStore(store_dir)
+            elif checkpoint:
+                store = WeightStore.create(store_dir, checkpoint)
+                self.get_logger().info(f"made weight store {store_dir} from {checkpoint} (version 1)")
+            else:
+                raise StartupError(f"parameter store: {store_dir!r} is not a weight store; give 'checkpoint' to "
+                                   "make one from a trained policy")
+            self.learner = OnlineLearner(store, config_from_dict(cfg, "learner node parameters"), seed=seed)
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+        if resume:
+            n = self.learner.load_episodes()
+            if n:
+                self.get_logger().info(f"re-read {n} episodes ({self.learner.transitions} transitions) from {store_dir}")
+        for folder in filter(None, (f.strip() for f in datasets.split(","))):
+            n = self.learner.add_frames(folder)
+            self.get_logger().info(f"read {n} transitions from dataset {folder}")
+
+        self.version_pub = self.create_publisher(UInt32, topics.LEARNER_VERSION, topics.LATCHED)
+        self.status_pub = self.create_publisher(DiagnosticStatus, topics.LEARNER_STATUS, topics.EVENTS)
+        self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR)
+        self.create_subscription(TwistStamped, topics.ARM_COMMAND, self.on_command, topics.COMMAND)
+        self.create_subscription(Image, topics.GOAL_LATENT, self.on_goal, topics.LATCHED)
+        self.create_subscription(PoseStamped, topics.EE_POSE, self.on_pose, topics.SENSOR)
+        self.create_subscription(DiagnosticStatus, topics.EPISODE_STATUS, self.on_episode, topics.EVENTS)
+        self.create_timer(1.0, self.publish_status)
+        self.goal: np.ndarray | None = None
+        self.command, self.command_time = np.zeros(3), -np.inf
+        self.hand = None
+        self.managed = False  # an episode manager has spoken: it delimits the episodes
+        self.recording = False
+        self.latents: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.last_error = ""
+        self.version_pub.publish(UInt32(data=self.learner.version))
+        self.thread = TrainingThread(self.learner, self.on_version, self.on_training_error).start()
+        self.get_logger().info(f"learner on store {store.root}: version {self.learner.version}, "
+                               f"{self.learner.transitions} transitions in replay; publishing every "
+                               f"{self.learner.cfg.publish_every} updates")
+
+    # ---- inputs -----------------------------------------------------------------------------------------------
+    def on_command(self, msg: TwistStamped) -> None:
+        self.command, self.command_time = conv.twist_arrays(msg)[0], time.monotonic()
+
+    def on_pose(self, msg: PoseStamped) -> None:
+        self.hand = conv.position(msg)
+
+    def on_goal(self, msg: Image) -> None:
+        try:
+            goal = conv.image_to_latent(msg, self.learner.agent.goal_dim)
+        except ValueError as e:
+            self.get_logger().error(f"refused a goal latent: {e}")
+            return
+        if not self.managed:  # no episode manager: a new goal starts a new episode
+            self.end_episode("goal changed")
+            self.recording = True
+        self.goal = goal
+
+    def on_episode(self, msg: DiagnosticStatus) -> None:
+        event = {kv.key: kv.value for kv in msg.values}.get("event", "")
+        self.managed = True
+        if event == "started":
+            self.end_episode("a new episode started")
+            self.recording = True
+        elif event in ("complete", "aborted"):
+            self.end_episode(event)
+
+    def on_latent(self, msg: Image) -> None:
+        if not self.recording or self.goal is None:
+            return
+        try:
+            z = conv.image_to_latent(msg, self.learner.agent.obs_dim)
+        except ValueError as e:
+            self.get_logger().error(f"refused a latent: {e}", throttle_duration_sec=2.0)
+            return
+        if self.latents:  # the step from the previous frame to this one was taken with the command now in force
+            from rigbot.policy.online_learner import action_from_velocity
+
+            fresh = time.monotonic() - self.command_time <= self.command_max_age
+            linear = self.command if fresh else np.zeros(3)
+            self.actions.append(action_from_velocity(linear, self.learner.action_dim, self.learner.vmax))
+        self.latents.append(z)
+
+    def end_episode(self, why: str) -> None:
+        latents, actions, goal = self.latents, self.actions, self.goal
+        self.latents, self.actions, self.recording = [], [], False
+        if not actions or goal is None:
+            return
+        try:
+            windows = self.learner.add_trajectory(np.stack(latents), np.stack(actions), goal)
+        except ValueError as e:
+            self.get_logger().error(f"episode not stored: {e}")
+            return
+        self.get_logger().info(f"episode ended ({why}): {len(actions)} transitions, {windows} replay windows; "
+                               f"{self.learner.transitions} transitions in all")
+
+    # ---- learning thread --------------------------------------------------------------------------------------
+    def on_version(self, version: int) -> None:
+        self.version_pub.publish(UInt32(data=version))
+        self.get_logger().info(f"published weights version {version} after {self.learner.updates} updates")
+
+    def on_training_error(self, e: Exception) -> None:
+        self.last_error = f"{type(e).__name__}: {e}"
+        self.get_logger().error(f"learning stopped: {self.last_error}")
+
+    def publish_status(self) -> None:
+        lr = self.learner
+        level = DiagnosticStatus.ERROR if self.last_error else DiagnosticStatus.OK
+        values = {"version": lr.version, "updates": lr.updates, "transitions": lr.transitions,
+                  "episodes": lr.episodes, "recording": self.recording, "error": self.last_error}
+        self.status_pub.publish(DiagnosticStatus(
+            level=level, name="rigbot learner", hardware_id="rigbot",
+            message=self.last_error or f"version {lr.version}, {lr.updates} updates on {lr.transitions} transitions",
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
+
+    def on_exit(self) -> None:
+        self.thread.stop()
+
+
+def main(args=None) -> int:
+    return run(LearnerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
