@@ -39,6 +39,9 @@ setup(
             "goal_node = rigbot_ros.goal_node:main",
             "safety_gate_node = rigbot_ros.safety_gate_node:main",
             "twin_node = rigbot_ros.twin_node:main",
+            "learner_node = rigbot_ros.learner_node:main",
+            "episode_manager_node = rigbot_ros.episode_manager_node:main",
+            "recorder_node = rigbot_ros.recorder_node:main",
         ],
     },
 )

@@ -10,4 +10,7 @@ NODES = {
     "goal": "rigbot_ros.goal_node",
     "safety_gate": "rigbot_ros.safety_gate_node",
     "twin": "rigbot_ros.twin_node",
+    "learner": "rigbot_ros.learner_node",
+    "episode_manager": "rigbot_ros.episode_manager_node",
+    "recorder": "rigbot_ros.recorder_node",
 }
