@@ -40,7 +40,7 @@ from rigbot_ros.node_runtime import StartupError, StopSignals, declare, spin_unt
 # ---- what each topic must look like ---------------------------------------------------------------------------
 def _finite(*values) -> None:
     if not all(math.isfinite(v) for v in values):
-        raise conv.BadMessageError("has NaN or Inf values")
+        raise conv.BadMessageError("NaN or Inf values")
 
 
 def _check_image(msg: Image) -> None:
@@ -151,10 +151,11 @@ class RecorderNode(Node):
         stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
         try:
             if stamp_ns == 0:
-                raise conv.BadMessageError("has no header stamp (0)")
-            if aged and abs(now_ns - stamp_ns) > self.max_age * 1e9:
-                raise conv.BadMessageError(f"is stale: stamped {(now_ns - stamp_ns) * 1e-9:+.3f} s from arrival "
-                                           f"(limit {self.max_age:g} s)")
+                raise conv.BadMessageError("no header stamp (0)")
+            age = (now_ns - stamp_ns) * 1e-9
+            if aged and abs(age) > self.max_age:
+                raise conv.BadMessageError(f"stale: stamped {abs(age):.3f} s {'before' if age > 0 else 'after'} "
+                                           f"arrival (limit {self.max_age:g} s)")
             check(msg)
         except conv.BadMessageError as e:
             self.refuse(topic, str(e))
@@ -166,8 +167,8 @@ class RecorderNode(Node):
         kind = why.split(":")[0].split(" (")[0]  # group by the kind of problem, not its exact numbers
         n = self.refused[(topic, kind)] = self.refused.get((topic, kind), 0) + 1
         if n == 1 or n % 100 == 0:
-            self.get_logger().warning(f"refused a message on {topic} ({n} so far of this kind): it {why}; not "
-                                      "recorded")
+            self.get_logger().warning(f"refused a message on {topic} ({n} so far of this kind), not recorded: "
+                                      f"{why}")
 
     def on_timer(self) -> None:
         self.writer.tick()
