@@ -205,6 +205,8 @@ def test_kill_9_keeps_closed_files_and_the_complete_chunks_of_the_open_one(twin,
         list(make_reader(stream).iter_messages())
     last = max(m.log_time for m in read_recording(cut.path))
     lost_s = (killed_ns - last) * 1e-9
+    print(f"kill -9: {len(closed)} closed files, {cut.messages} messages recovered from the open one in "
+          f"{cut.chunks} chunks, {cut.lost_bytes} bytes lost, the last {lost_s:.2f} s of messages lost")
     assert lost_s < SMALL_FILES["flush_seconds"] + 0.6, f"the last {lost_s:.2f} s were lost"
     for m in read_recording(cut.path, [topics.IMAGE]):  # what was recovered decodes
         assert image_to_rgb(m.decode()).shape == (48, 48, 3)

@@ -2,9 +2,9 @@
 
 What a crash leaves: the files the recorder had closed are complete. The file it was writing ends part way
 through a record, with no index, summary or footer. The ``mcap`` package's reader cannot use such a file: its
-seeking reader (``make_reader`` on a file) starts from the footer and raises ``InvalidMagic``; its non-seeking
-reader yields the messages in order but raises ``EndOfFile`` at the cut, so a caller that lets it propagate
-loses everything. This reader walks the records one by one from the start and stops cleanly at the first record
+seeking reader (``make_reader`` on a file) starts from the footer and raises (``InvalidMagic``, or a bogus
+record length read from the middle of a chunk); its non-seeking reader raises ``EndOfFile`` at the cut (in
+mcap 1.6 before it has yielded a single message of the file). This reader walks the records one by one from the start and stops cleanly at the first record
 that is incomplete or fails its CRC: every message of every complete chunk comes back; **what is lost** is the
 chunk that was being written when the process died (at most ``chunk_kb`` of data, or ``flush_seconds`` of
 messages, whichever came first; see ``mcap_folder_writer``), and the file's index and statistics (rebuilt here
