@@ -91,9 +91,11 @@ class OnlineLearner:
 
     # ---- data in -----------------------------------------------------------------------------------------------
     def add_trajectory(self, latents: np.ndarray, actions: np.ndarray, goal: np.ndarray,
-                       images: np.ndarray | None = None, save: bool = True) -> int:
+                       images: np.ndarray | None = None, save: bool = True, whole: bool = True) -> int:
         """One trajectory: ``latents`` (n+1 x d, encoder means), ``actions`` (n x action_dim, in [-1, 1]), the goal
-        latent it was run for, and (for VAE fine-tuning) the n+1 model-sized images. Returns the windows stored."""
+        latent it was run for, and (for VAE fine-tuning) the n+1 model-sized images. Returns the windows stored.
+        ``save``: also write it to ``episodes/``; ``whole``: it is a whole episode (counted), not a part of one
+        fed while the episode runs (see ``record_episode``)."""
         latents, actions = np.asarray(latents, np.float32), np.asarray(actions, np.float32)
         goal = np.asarray(goal, np.float32).ravel()
         n = len(actions)
@@ -122,8 +124,14 @@ class OnlineLearner:
                 self.buffer.add_episode(ep)
                 stored += 1
             self.transitions += stored * H
-            self.episodes += 1
+            self.episodes += int(whole)
         return stored
+
+    def record_episode(self, latents: np.ndarray, actions: np.ndarray, goal: np.ndarray) -> Path:
+        """Count and save an episode whose windows were already fed, part by part, while it ran."""
+        self.episodes += 1
+        return self._save(np.asarray(latents, np.float32), np.asarray(actions, np.float32),
+                          np.asarray(goal, np.float32), None)
 
     def _save(self, latents, actions, goal, images) -> Path:
         self.episode_dir.mkdir(parents=True, exist_ok=True)

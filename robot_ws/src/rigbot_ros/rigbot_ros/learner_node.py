@@ -94,6 +94,7 @@ class LearnerNode(Node):
         self.recording = False
         self.latents: list[np.ndarray] = []
         self.actions: list[np.ndarray] = []
+        self.fed = 0  # transitions of this episode already in the replay
         self.last_error = ""
         self.version_pub.publish(UInt32(data=self.learner.version))
         self.thread = TrainingThread(self.learner, self.on_version, self.on_training_error).start()
@@ -143,19 +144,28 @@ class LearnerNode(Node):
             linear = self.command if fresh else np.zeros(3)
             self.actions.append(action_from_velocity(linear, self.learner.action_dim, self.learner.vmax))
         self.latents.append(z)
+        H = self.learner.cfg.horizon
+        if len(self.actions) - self.fed >= H:  # a full window: into the replay now, not at the episode's end
+            a = self.fed
+            try:
+                self.learner.add_trajectory(np.stack(self.latents[a:a + H + 1]), np.stack(self.actions[a:a + H]),
+                                            self.goal, save=False, whole=False)
+            except ValueError as e:
+                self.get_logger().error(f"window not stored: {e}")
+            self.fed += H
 
     def end_episode(self, why: str) -> None:
-        latents, actions, goal = self.latents, self.actions, self.goal
-        self.latents, self.actions, self.recording = [], [], False
+        latents, actions, goal, fed = self.latents, self.actions, self.goal, self.fed
+        self.latents, self.actions, self.recording, self.fed = [], [], False, 0
         if not actions or goal is None:
             return
         try:
-            windows = self.learner.add_trajectory(np.stack(latents), np.stack(actions), goal)
-        except ValueError as e:
-            self.get_logger().error(f"episode not stored: {e}")
+            path = self.learner.record_episode(np.stack(latents), np.stack(actions), goal)
+        except (ValueError, OSError) as e:
+            self.get_logger().error(f"episode not saved: {e}")
             return
-        self.get_logger().info(f"episode ended ({why}): {len(actions)} transitions, {windows} replay windows; "
-                               f"{self.learner.transitions} transitions in all")
+        self.get_logger().info(f"episode ended ({why}): {len(actions)} transitions, {fed} of them in replay "
+                               f"windows; {self.learner.transitions} transitions in all; saved {path.name}")
 
     # ---- learning thread --------------------------------------------------------------------------------------
     def on_version(self, version: int) -> None:
