@@ -7,6 +7,11 @@ The policy node starts inactive: activate it deliberately with ``ros2 lifecycle 
 ``ros2 lifecycle set /policy activate``. ``ros2 launch rigbot_ros robot.launch.py --show-args`` lists the
 arguments. The arm must accept geometry_msgs/TwistStamped (MoveIt Servo by default) and something must publish
 the hand's pose on ``ee_pose_topic`` (the safety gate keeps the hand in the workspace box with it).
+
+Learning on the robot (``learn:=true``): ``checkpoint`` must then be a weight store (``rigbot weights init``);
+the learner node trains on what the robot does and publishes versions the policy swaps to live, and the episode
+manager runs episodes (reset, goal, step budget), paused until ``ros2 service call /episode_manager/resume
+std_srvs/srv/Trigger``. See the README, "Learning on your robot".
 """
 import os
 
@@ -37,6 +42,9 @@ ARGUMENTS = [
     ("goal", "", "goal to start with: a saved goal's name or an image file"),
     ("params_file", PARAMS, "node parameters YAML"),
     ("rviz", "false", "start RViz with rigbot's view (camera, goal, reconstruction, status)"),
+    ("learn", "false", "also start the learner and the episode manager (checkpoint must be a weight store)"),
+    ("episode_steps", "50", "learn: policy control ticks per episode (the step budget)"),
+    ("goal_source", "prior", "learn: episode goals from the VAE prior, the goal library, or mixed"),
 ]
 
 
@@ -68,7 +76,19 @@ def generate_launch_description():
         package="rigbot_ros", executable="safety_gate_node", name="safety_gate", output="screen",
         parameters=[params, {"limits_file": arg("limits")}],
         remappings=[("/servo_node/delta_twist_cmds", arg("command_topic")), ("/rigbot/ee_pose", arg("ee_pose_topic"))])
+    learning = IfCondition(arg("learn"))
+    learner = Node(
+        package="rigbot_ros", executable="learner_node", name="learner", output="screen",
+        parameters=[params, {"store": arg("checkpoint")}],
+        remappings=[("/servo_node/delta_twist_cmds", arg("command_topic")), ("/rigbot/ee_pose", arg("ee_pose_topic"))],
+        condition=learning)
+    episodes = Node(
+        package="rigbot_ros", executable="episode_manager_node", name="episode_manager", output="screen",
+        parameters=[params, {"checkpoint": arg("checkpoint"), "limits_file": arg("limits"), "library": arg("goal_library"),
+                             "steps": arg("episode_steps"), "goal_source": arg("goal_source")}],
+        remappings=[("/rigbot/ee_pose", arg("ee_pose_topic"))],
+        condition=learning)
     rviz = Node(
         package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", RVIZ],
         condition=IfCondition(arg("rviz")))
-    return LaunchDescription([*declared, camera, encoder, policy, goal, gate, rviz])
+    return LaunchDescription([*declared, camera, encoder, policy, goal, gate, learner, episodes, rviz])

@@ -1,6 +1,7 @@
 """Learning on the robot: the versioned weight store, the online learner, robot episodes, and the whole loop over
-real DDS (twin + encoder + goal + policy + safety gate + learner + episode manager as separate processes), with
-live weight swaps, a rollback, and damaged or mismatched versions refused while the running one keeps commanding.
+real DDS (twin + encoder + goal + policy + safety gate + learner + episode manager + recorder as separate
+processes), with live weight swaps, a rollback, and damaged or mismatched versions refused while the running one
+keeps commanding; the run's recording then feeds a learner.
 
 The policy is $RIGBOT_TEST_REACH_CHECKPOINT, checkpoints/reach, or else the session's CI-trained reach policy.
 """
@@ -223,6 +224,7 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
         "learner": NodeProcess("learner", tmp_path, params={
             "store": str(store.root), "horizon": 10, "warmup_transitions": 20, "publish_every": 10,
             "updates_per_step": 1.0}),
+        "recorder": NodeProcess("recorder", tmp_path, params={"out": str(tmp_path / "recording")}),
         "episode_manager": NodeProcess("episode_manager", tmp_path, params={
             **ck, "steps": 25, "start": "random", "start_paused": False, "reset_tolerance": 0.015}),
     }
@@ -289,6 +291,12 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
         learner_log = nodes["learner"].log()
         assert "episode ended" in learner_log and "published weights version" in learner_log
         assert "episode 1 started" in nodes["episode_manager"].log()
+        # the run's recording is training data too: converted to frames, read by a learner
+        assert nodes["recorder"].stop() == 0
+        from rigbot.recording.dataset_conversion import recording_to_frames
+
+        recording_to_frames(tmp_path / "recording", tmp_path / "frames")
+        assert small_learner(store).add_frames(tmp_path / "frames") >= 20
     finally:
         for name in reversed(list(nodes)):
             nodes[name].stop(signal.SIGTERM)

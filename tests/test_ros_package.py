@@ -20,7 +20,8 @@ LAUNCH = ROOT / "launch"
 LAUNCH_FILES = sorted(LAUNCH.glob("*.launch.py"))
 NODE_MODULES = {  # executable -> node source
     "camera_node": "camera_node.py", "encoder_node": "encoder_node.py", "policy_node": "policy_node.py",
-    "goal_node": "goal_node.py", "safety_gate_node": "safety_gate_node.py", "twin_node": "twin_node.py"}
+    "goal_node": "goal_node.py", "safety_gate_node": "safety_gate_node.py", "twin_node": "twin_node.py",
+    "learner_node": "learner_node.py", "episode_manager_node": "episode_manager_node.py"}
 
 
 def known_topics() -> set[str]:
