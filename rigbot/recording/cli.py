@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-RECORDER_DEFAULTS = "camera image + camera_info, latent, goal image, policy and arm commands, hand pose, joints"
+RECORDER_DEFAULTS = ("camera image + camera_info, latent, goal image, policy and arm commands, hand pose, joints, "
+                     "episode events")
 
 
 def register(sub) -> None:
@@ -62,6 +63,8 @@ def register(sub) -> None:
                    help="a frame needs a hand pose stamped within S seconds of it (default 0.1)")
     c.add_argument("--image-topic", default="/camera/camera/color/image_raw")
     c.add_argument("--pose-topic", default="/rigbot/ee_pose")
+    c.add_argument("--episode-topic", default="/rigbot/episode/status",
+                   help="the episode manager's events: a new episode starts where its episode number changes")
     c.add_argument("--control-hz", type=float, default=10.0, help="--to mcap: frames per second (default 10)")
     c.set_defaults(func=cmd_convert)
     s = ds.add_parser("summary", help="topics, counts, rates, duration, gaps and files of a recording (or a "
@@ -121,7 +124,8 @@ def cmd_convert(args) -> int:
         return 0
     r = recording_to_frames(args.source, args.out, task=args.task, image_size=args.image_size, roi=_roi(args.roi),
                             rate=args.rate, episode_gap=args.episode_gap, episode_steps=args.episode_steps,
-                            max_skew=args.max_skew, image_topic=args.image_topic, pose_topic=args.pose_topic)
+                            max_skew=args.max_skew, image_topic=args.image_topic, pose_topic=args.pose_topic,
+                            episode_topic=args.episode_topic)
     print(f"{r['frames']} frames in {r['episodes']} episodes written to {r['out']} "
           f"(from {r['images_seen']} images; format: rigbot.perception.frame_dataset)")
     for reason, n in r["skipped"].items():

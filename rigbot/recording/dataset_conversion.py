@@ -11,8 +11,10 @@ Recording -> dataset (what ``rigbot vae train --data`` and ``rigbot train --agen
 - **observations**: the hand position (x, y, z) from the hand-pose topic, the pose whose header stamp is nearest
   the image's, if within ``max_skew``; images without one are skipped (counted). **achieved_goals**: the hand's
   x, y (reach's goal space).
-- **episodes / steps**: a new episode starts where consecutive kept frames are more than ``episode_gap`` apart
-  (the recorder was stopped, the robot paused or was reset) or after ``episode_steps`` steps (if set).
+- **episodes / steps**: a new episode starts where the episode manager's events (``diagnostic_msgs/
+  DiagnosticStatus`` on ``/rigbot/episode/status`` with an ``episode`` value, at their arrival time) say the
+  episode number changed, where consecutive kept frames are more than ``episode_gap`` apart (the recorder was
+  stopped, the robot paused), or after ``episode_steps`` steps (if set).
 
 Stamps are the messages' header stamps. Frames out of stamp order, undecodable, or without a hand pose are
 skipped and counted in the returned report; a recording with no usable frame is an error that says why.
@@ -36,6 +38,7 @@ from rigbot.recording.mcap_reading import read_recording
 # the default topic names of rigbot_ros.topics (not imported: this module runs without ROS)
 IMAGE_TOPIC = "/camera/camera/color/image_raw"
 POSE_TOPIC = "/rigbot/ee_pose"
+EPISODE_TOPIC = "/rigbot/episode/status"
 _TASK_KEY = "rigbot.task"
 
 
@@ -50,6 +53,18 @@ def _hand_track(recording: str | Path, pose_topic: str) -> tuple[np.ndarray, np.
     return np.asarray(stamps, np.int64)[order], np.asarray(positions, np.float64).reshape(-1, 3)[order]
 
 
+def _episode_track(recording: str | Path, episode_topic: str) -> tuple[np.ndarray, list[str]]:
+    """Arrival times and episode numbers of the episode manager's events (empty when none were recorded)."""
+    times, episodes = [], []
+    for m in read_recording(recording, [episode_topic]):
+        values = {kv.key: kv.value for kv in m.decode().values}
+        if "episode" in values:
+            times.append(m.log_time)
+            episodes.append(values["episode"])
+    order = np.argsort(np.asarray(times, np.int64), kind="stable")
+    return np.asarray(times, np.int64)[order], [episodes[i] for i in order]
+
+
 def recording_task(recording: str | Path) -> str | None:
     """The twin task a recording was converted from, if it says (``custom_data`` of its metadata.yaml)."""
     path = Path(recording)
@@ -61,7 +76,7 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
                         roi: tuple[int, int, int, int] | None = None, rate: float = 10.0,
                         episode_gap: float = 1.0, episode_steps: int = 0, max_skew: float = 0.1,
                         image_topic: str = IMAGE_TOPIC, pose_topic: str = POSE_TOPIC,
-                        chunk_size: int = 1000) -> dict:
+                        episode_topic: str = EPISODE_TOPIC, chunk_size: int = 1000) -> dict:
     """Convert a recording into (or append it to) the frame dataset folder ``out``; returns a report."""
     from rigbot.perception.frame_dataset import FrameWriter
     from rigbot.perception.preprocessing import PreprocessConfig, preprocess
@@ -74,6 +89,8 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
     if len(hand_t) == 0:
         raise ValueError(f"{recording}: no hand poses on {pose_topic}; frames need the hand position (record "
                          "the hand-pose topic, or pass the topic it is on)")
+    event_t, event_episode = _episode_track(recording, episode_topic)
+    label = None  # the episode manager's episode number at the last kept frame
     pre = PreprocessConfig(size=image_size, roi=tuple(roi) if roi else None)
     skipped: dict[str, int] = {}
     reports: list = []
@@ -112,8 +129,12 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
                 first_error = first_error or str(e)
                 skip("undecodable image")
                 continue
-            if kept_t is not None and (t - kept_t > episode_gap * 1e9 or (episode_steps and step >= episode_steps)):
+            k = int(np.searchsorted(event_t, t, side="right")) - 1
+            now_label = event_episode[k] if k >= 0 else None
+            if kept_t is not None and (t - kept_t > episode_gap * 1e9 or (episode_steps and step >= episode_steps)
+                                       or now_label != label):
                 episode, step = episode + 1, 0
+            label = now_label
             hand = hand_p[j]
             writer.add(frame, hand, hand[:2], episode, step)
             kept_t, step = t, step + 1

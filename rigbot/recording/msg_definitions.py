@@ -57,6 +57,21 @@ float64[] position
 float64[] velocity
 float64[] effort
 """,
+    "diagnostic_msgs/KeyValue": """\
+string key
+string value
+""",
+    "diagnostic_msgs/DiagnosticStatus": """\
+byte OK=0
+byte WARN=1
+byte ERROR=2
+byte STALE=3
+byte level
+string name
+string message
+string hardware_id
+KeyValue[] values
+""",
     "geometry_msgs/Vector3": """\
 float64 x
 float64 y
@@ -119,6 +134,8 @@ def _dependencies(type_name: str) -> list[str]:
     package = type_name.split("/")[0]
     found = []
     for line in DEFINITIONS[type_name].splitlines():
+        if "=" in line:  # a constant
+            continue
         field_type = re.sub(r"\[.*\]$", "", line.split()[0])
         if field_type in _PRIMITIVES or field_type.startswith("string<"):
             continue

@@ -1,7 +1,8 @@
 """recorder node: writes the robot's topics to rolling MCAP files (rosbag2's format; rigbot.recording).
 
 in:  by default every topic a run produces: camera image + camera_info, latent, goal image, policy command,
-     gated arm command, hand pose, joint states (parameter ``topics`` picks a subset; remap to record others)
+     gated arm command, hand pose, joint states, episode events (parameter ``topics`` picks a subset; remap to
+     record others)
 out: ~/status (diagnostic_msgs/DiagnosticStatus, every second: messages written and refused, current file)
      files in ``out``: DIR_0.mcap, DIR_1.mcap, ... and metadata.yaml (``ros2 bag play DIR`` plays them)
 
@@ -93,6 +94,8 @@ RECORDABLE = {
     topics.ARM_COMMAND: (TwistStamped, _check_twist, _qos(True), _COMMAND, True),
     topics.EE_POSE: (PoseStamped, _check_pose, _qos(False), _SENSOR, True),
     topics.JOINT_STATES: (JointState, _check_joints, _qos(False), _SENSOR, True),
+    # the episode manager's events (no header: stored at arrival); dataset conversion cuts episodes by them
+    topics.EPISODE_STATUS: (DiagnosticStatus, lambda m: None, _qos(True), _COMMAND, False),
 }
 
 
@@ -147,8 +150,8 @@ class RecorderNode(Node):
     # ---- messages ----------------------------------------------------------------------------------------------
     def on_message(self, topic: str, msg, check, aged: bool) -> None:
         now_ns = self.get_clock().now().nanoseconds
-        stamp = msg.header.stamp
-        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        stamp = msg.header.stamp if hasattr(msg, "header") else None
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec if stamp is not None else now_ns
         try:
             if stamp_ns == 0:
                 raise conv.BadMessageError("no header stamp (0)")
