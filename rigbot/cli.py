@@ -21,6 +21,8 @@ EPILOG = """examples:
   rigbot doctor                      what works on this machine (rendering, ROS 2, cameras, torch)
   rigbot sim                         the ROS 2 node graph on the twin, in one process: reach a goal image
   rigbot goal set goal.png           make an image the goal of a running goal node (robot or twin)
+  rigbot record --out recordings/run1          record a run's topics to MCAP (ros2 bag play opens it)
+  rigbot dataset convert recordings/run1 data/run1   recording -> training frames (vae train, hiql)
   rigbot weights init checkpoints/live --from checkpoints/reach   versioned weights to learn on the robot
 """
 
@@ -252,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_calibrate(sub)
     from rigbot.policy.weights_cli import register as register_weights  # rigbot weights (versioned weight store)
     register_weights(sub)
+    from rigbot.recording.cli import register as register_recording  # rigbot record, rigbot dataset
+    register_recording(sub)
     from rigbot_ros.cli import register as register_ros  # rigbot sim, rigbot node, rigbot goal (ROS 2)
     register_ros(sub)
     return parser
