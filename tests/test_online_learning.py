@@ -291,6 +291,16 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
         learner_log = nodes["learner"].log()
         assert "episode ended" in learner_log and "published weights version" in learner_log
         assert "episode 1 started" in nodes["episode_manager"].log()
+        # the e-stop, through the gate: the episode manager pauses (aborting a running episode), the arm gets
+        # zeros; after the release the episodes go on with a reset
+        arm = probe.listen(TwistStamped, topics.ARM_COMMAND, topics.COMMAND)
+        assert probe.call(Trigger, "/safety_gate/estop").success
+        nodes["episode_manager"].wait_log("paused: e-stop", 10, probe)
+        probe.spin(0.5)
+        from ros_helpers import twist_linear
+        assert arm and all(not np.any(twist_linear(m)) for _, m in arm[-10:])
+        assert probe.call(Trigger, "/safety_gate/release_estop").success
+        nodes["episode_manager"].wait_log("resumed: resetting", 10, probe)
         # the run's recording is training data too: converted to frames, read by a learner
         assert nodes["recorder"].stop() == 0
         from rigbot.recording.dataset_conversion import recording_to_frames

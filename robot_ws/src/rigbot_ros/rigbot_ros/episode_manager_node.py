@@ -226,7 +226,10 @@ class EpisodeManagerNode(Node):
                 level=DiagnosticStatus.WARN if kind in ("aborted", "paused") else DiagnosticStatus.OK,
                 name="rigbot episode", hardware_id="rigbot", message=text,
                 values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
-            (self.get_logger().warning if kind in ("aborted", "paused") else self.get_logger().info)(text)
+            if kind in ("aborted", "paused"):  # rclpy wants one severity per call site
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().info(text)
 
     def on_exit(self) -> None:
         if self.policy_state == State.PRIMARY_STATE_ACTIVE and self.change_state.service_is_ready():
