@@ -104,7 +104,7 @@ class WeightStore:
         self.root = Path(root).expanduser()
         if not (self.root / STORE).is_file():
             raise WeightStoreError(f"{self.root}: not a weight store (no {STORE}); make one with "
-                                   "WeightStore.create(folder, checkpoint) or start the learner node on it")
+                                   "'rigbot weights init FOLDER --from CHECKPOINT'")
         self.architecture = config.read_yaml(self.root / STORE)["architecture"]
 
     # ---- making one ---------------------------------------------------------------------------------------------
