@@ -90,6 +90,9 @@ class ConvVAE(nn.Module):
         return rec + self.cfg.beta * kl, rec, kl
 
 
+_ONEDNN_MIN_BATCH = 1  # single images run on PyTorch's native convolutions (see Encoder.encode)
+
+
 class Encoder:
     """What the policy and the nodes use: uint8 RGB images in, encoder-mean latents out (numpy, no gradients)."""
 
@@ -110,7 +113,14 @@ class Encoder:
         if x.shape[-1] != size or x.shape[-2] != size:
             raise ValueError(f"the encoder takes {size} x {size} images, got {x.shape[-1]} x {x.shape[-2]}; "
                              "run them through perception.preprocessing.preprocess first")
-        return self.vae.to_mean(self.vae.encoder(x)).numpy()  # the mean only: the log-variance is not used
+        # oneDNN's convolutions cost about 0.1 ms of set-up each at batch 1 (encoder 0.51 ms, against 0.34 ms with
+        # PyTorch's own kernels); from batch 2 on, oneDNN is as fast or faster (batch 4: 0.94 against 1.29 ms).
+        onednn = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = onednn and len(x) > _ONEDNN_MIN_BATCH
+        try:
+            return self.vae.to_mean(self.vae.encoder(x)).numpy()  # the mean only: the log-variance is not used
+        finally:
+            torch.backends.mkldnn.enabled = onednn
 
     @torch.inference_mode()
     def decode(self, latents: np.ndarray) -> np.ndarray:
