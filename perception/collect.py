@@ -15,14 +15,19 @@ from rigbot.perception.frame_dataset import FrameWriter
 
 def collect(task: str, frames: int, out: str | Path, seed: int = 0, episode_steps: int = 10,
             image_size: int = 48, randomize: bool = False, robot: str | None = None,
-            chunk_size: int = 1000, progress: bool = True) -> FrameWriter:
-    """Record ``frames`` frames of random exploration of ``task`` into the dataset folder ``out``."""
+            chunk_size: int = 1000, progress: bool = True, appearance: str = "nominal") -> FrameWriter:
+    """Record ``frames`` frames of random exploration of ``task`` into the dataset folder ``out``.
+
+    ``appearance``: 'heldout' renders the twin's held-out look (sim/heldout_appearance.py), a stand-in for a
+    real camera in transfer experiments."""
     import rigbot.sim as sim
 
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
-    env = sim.make(task, robot=robot, image_size=image_size, randomize=randomize, random_start=True).unwrapped
+    env = sim.make(task, robot=robot, image_size=image_size, randomize=randomize, random_start=True,
+                   appearance=appearance).unwrapped
     meta = {"task": task, "image_size": image_size, "robot": robot or "built-in", "randomize": randomize,
+            "appearance": appearance,
             "policy": f"uniform random velocities, {episode_steps} steps from a random start", "seed": seed}
     rng = np.random.default_rng(seed)
     bar = tqdm(total=frames, desc=f"collect {task}", unit="frame", disable=not progress)

@@ -6,10 +6,12 @@ same seed gives the same images. The goal scene is rendered with the episode's a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from rigbot.config import spec
+from rigbot.sim.heldout_appearance import apply_heldout
 from rigbot.sim.rendering import mujoco
 
 N_DISTRACTOR_TEXTURES = 8
@@ -27,6 +29,11 @@ class RandomizationConfig:
     camera_rotation: float = field(default=1.5, metadata=spec("camera tilt about a random axis, degrees",
                                                               range=(0.0, 20.0)))
     textures: bool = field(default=True, metadata=spec("draw the table's texture from distractor patterns"))
+    appearance: Literal["nominal", "heldout"] = field(default="nominal", metadata=spec(
+        "the look randomisation starts from: nominal (as modelled) or heldout (one fixed look outside the ranges "
+        "above, standing in for a real camera; see sim/heldout_appearance.py)"))
+    heldout_seed: int = field(default=2718, metadata=spec("the seed the held-out look is drawn from",
+                                                          range=(0, 2**31 - 1)))
 
 
 def add_distractor_textures(mj_spec: mujoco.MjSpec) -> list[str]:
@@ -68,12 +75,14 @@ class DomainRandomizer:
 
     def apply(self, rng: np.random.Generator) -> None:
         self.restore()
+        if self.cfg.appearance == "heldout":  # fixed: draws nothing from rng, so goals match the nominal look's
+            apply_heldout(self.model, self.cfg, self.cam, self.table_mat)
         if not self.cfg.enabled:
             return
         m, c = self.model, self.cfg
         m.light_diffuse[:] = np.clip(m.light_diffuse * (1 + rng.uniform(-c.light, c.light, (m.nlight, 1))), 0, 1)
         m.light_pos[:] += rng.uniform(-c.light_position, c.light_position, m.light_pos.shape)
-        m.vis.headlight.ambient[:] = np.clip(self.nominal_ambient * (1 + rng.uniform(-c.light, c.light)), 0, 1)
+        m.vis.headlight.ambient[:] = np.clip(m.vis.headlight.ambient * (1 + rng.uniform(-c.light, c.light)), 0, 1)
         # A geom with a material takes its colour from the material unless its own rgba is changed; so only
         # geoms without one get their rgba perturbed, the rest through their material.
         plain = m.geom_matid < 0
@@ -86,7 +95,7 @@ class DomainRandomizer:
         tilt = np.zeros(4)
         mujoco.mju_axisAngle2Quat(tilt, axis, angle)
         quat = np.zeros(4)
-        mujoco.mju_mulQuat(quat, tilt, self.nominal["cam_quat"][self.cam])
+        mujoco.mju_mulQuat(quat, tilt, m.cam_quat[self.cam].copy())
         m.cam_quat[self.cam] = quat
         if c.textures and self.textures and self.table_mat >= 0:
             choice = rng.integers(len(self.textures) + 1)  # the last choice keeps the nominal texture

@@ -21,6 +21,7 @@ from rigbot import config
 from rigbot.config import ConfigError, spec
 from rigbot.sim.cartesian_control import CartesianVelocityController
 from rigbot.sim.domain_randomization import DomainRandomizer, RandomizationConfig, add_distractor_textures
+from rigbot.sim.heldout_appearance import add_heldout_texture
 from rigbot.sim.rendering import CameraRenderer, mujoco
 from rigbot.sim.robot import RobotConfig, load_robot, load_spec, make_fast_to_render
 
@@ -57,6 +58,8 @@ def task_config(cls: type, source: str | Path | TaskConfig | None, overrides: di
         for key, value in overrides.items():
             if key == "randomize":  # shorthand for the common case
                 data["randomization"]["enabled"] = bool(value)
+            elif key == "appearance":  # 'nominal' or 'heldout' (sim/heldout_appearance.py)
+                data["randomization"]["appearance"] = value
             else:
                 data[key] = value
         cfg = config.from_dict(cls, data, source="environment arguments")
@@ -86,6 +89,8 @@ class TabletopGoalEnv(gym.Env):
         self._add_objects(mj_spec)
         if self.cfg.randomization.enabled:
             add_distractor_textures(mj_spec)
+        if self.cfg.randomization.appearance == "heldout":
+            add_heldout_texture(mj_spec, self.cfg.randomization.heldout_seed)
         self.model = mj_spec.compile()
         self.data = mujoco.MjData(self.model)
         self._goal_data = mujoco.MjData(self.model)
