@@ -26,7 +26,7 @@ def cmd_train(args) -> int:
     out = args.out or f"checkpoints/{args.task}" + ("" if args.agent == "rig" else f"_{args.agent}")
     train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=args.env_steps, frames=args.frames,
                    vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
-                   rig_overrides=overrides)
+                   rig_overrides=overrides, randomize=args.randomize)
     print(f"next: rigbot eval --checkpoint {out}")
     return 0
 
@@ -63,7 +63,7 @@ def cmd_eval(args) -> int:
 
     policy = load_policy(args.checkpoint)
     out = Path(args.out or args.checkpoint)
-    env = sim.make(policy.task, image_size=policy.image_size, randomize=args.randomize)
+    env = sim.make(policy.task, image_size=policy.image_size, randomize=args.randomize, appearance=args.appearance)
     try:
         if policy.observation == "latent":
             view = LatentView(policy.encoder)
@@ -84,6 +84,7 @@ def cmd_eval(args) -> int:
         print(f"{label:14}{r['success_rate']:>9.0%}" + "".join(f"{100 * r[n + '_distance_median']:>20.1f}"
                                                                 for n in names))
     report = {"checkpoint": str(args.checkpoint), "task": policy.task, "seed": seed, "randomize": args.randomize,
+              "appearance": args.appearance,
               "policy": result, "random_policy": rnd}
     out.mkdir(parents=True, exist_ok=True)
     from rigbot.files import atomic_write_text
@@ -129,6 +130,8 @@ def register(sub) -> None:
                    "(rig, oracle, pixel-her, sac, ris), or of rigbot.policy.offline.OfflineConfig (hiql)")
     p.add_argument("--updates-per-step", type=int, metavar="N", help="TD3 updates per environment step")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--randomize", action="store_true", help="domain randomisation (lights, colours, camera, "
+                   "table textures) in every stage, for a policy to carry to a real camera (see 'rigbot finetune')")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -143,6 +146,9 @@ def register(sub) -> None:
     p.add_argument("--episodes", type=int, default=20, metavar="N", help="evaluation episodes (default: 20)")
     p.add_argument("--gif-episodes", type=int, default=3, metavar="N", help="episodes recorded in the GIF (default: 3)")
     p.add_argument("--randomize", action="store_true", help="evaluate under domain randomisation")
+    p.add_argument("--appearance", choices=["nominal", "heldout"], default="nominal",
+                   help="the twin's look: nominal, or heldout (a fixed look outside the randomisation, standing in "
+                        "for a real camera; the same goals as nominal)")
     p.add_argument("--seed", type=int, default=1_000_000,
                    help="first evaluation seed (default: 1000000, the seeds training evaluates on)")
     p.add_argument("--out", metavar="DIR", help="where to write the results (default: the checkpoint folder)")

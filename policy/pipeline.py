@@ -26,7 +26,7 @@ def _log(progress: bool, text: str) -> None:  # noqa: ARG001 (stage lines print 
     print(text, flush=True)
 
 
-def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool) -> Path:
+def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool, randomize: bool = False) -> Path:
     from rigbot.perception.collect import collect
     from rigbot.perception.frame_dataset import count_frames
 
@@ -36,7 +36,7 @@ def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool) -
         _log(progress, f"[1/3] exploration frames: {have} already in {data}")
         return data
     _log(progress, f"[1/3] collecting {frames - have} exploration frames of {task} into {data}")
-    collect(task, frames - have, data, seed=seed + have, progress=progress)
+    collect(task, frames - have, data, seed=seed + have, progress=progress, randomize=randomize)
     return data
 
 
@@ -67,8 +67,11 @@ def prepare_vae(data: Path, out: Path, epochs: int, seed: int, progress: bool, v
 def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", agent: str = "rig", seed: int = 0,
                    env_steps: int | None = None, frames: int | None = None, vae_epochs: int | None = None,
                    vae: str | Path | None = None, resume: bool = False, progress: bool = True,
-                   rig_overrides: dict | None = None, latent_dim: int = 16) -> Path:
-    """Collect, train the VAE and train the agent; returns the policy folder ``out``."""
+                   rig_overrides: dict | None = None, latent_dim: int = 16, randomize: bool = False) -> Path:
+    """Collect, train the VAE and train the agent; returns the policy folder ``out``.
+
+    ``randomize``: domain randomisation in every stage (exploration frames, RL episodes, evaluation), for a
+    policy meant to transfer to a real camera."""
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import load_checkpoint
     from rigbot.policy.rig import RIGTrainer, make_view, rig_config
@@ -86,7 +89,7 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
         data = None
         _log(progress, "[1/3] exploration frames: not needed (a trained VAE is given)")
     else:
-        data = prepare_data(task, out, frames or d["frames"], seed, progress)
+        data = prepare_data(task, out, frames or d["frames"], seed, progress, randomize)
     if cfg.observation == "latent":
         encoder = load_checkpoint(prepare_vae(data, out, vae_epochs or d["vae_epochs"], seed, progress, vae,
                                               latent_dim))
@@ -95,7 +98,8 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
         _log(progress, "[2/3] VAE: not needed (this agent sees true positions)")
     view, mean, std = make_view(cfg.observation, encoder, exploration)
     trainer = RIGTrainer(cfg, out, view, mean, std, seed=seed, progress=progress,
-                         env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48})
+                         env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48,
+                                      **({"randomize": True} if randomize else {})})
     if resume and trainer.resume():
         _log(progress, f"[3/3] resuming {agent} at step {trainer.steps} of {cfg.env_steps}")
     else:

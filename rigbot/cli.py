@@ -33,6 +33,8 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="YAML", help="task config (see 'rigbot config TASK'); flags below override it")
     p.add_argument("--image-size", type=int, metavar="N", help="camera image side in pixels, 32 to 256 (default 48)")
     p.add_argument("--randomize", action="store_true", help="turn on domain randomisation (lights, colours, camera)")
+    p.add_argument("--appearance", choices=["nominal", "heldout"], help="the twin's look: nominal (default) or "
+                   "heldout, a fixed look outside the randomisation that stands in for a real camera")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); the same seed gives the same images")
 
 
@@ -44,6 +46,8 @@ def _make_env(args):
         overrides["image_size"] = args.image_size
     if args.randomize:
         overrides["randomize"] = True
+    if args.appearance:
+        overrides["appearance"] = args.appearance
     return sim.make(args.task, robot=args.robot, config=args.config, **overrides)
 
 
@@ -162,7 +166,8 @@ def cmd_collect(args) -> int:
     from rigbot.perception.collect import collect
 
     writer = collect(args.task, args.frames, args.out, seed=args.seed, episode_steps=args.episode_steps,
-                     image_size=args.image_size, randomize=args.randomize, robot=args.robot)
+                     image_size=args.image_size, randomize=args.randomize, robot=args.robot,
+                     appearance=args.appearance or "nominal")
     print(f"{writer.frames_written} frames written to {args.out} (format: rigbot.perception.frame_dataset)")
     return 0
 
