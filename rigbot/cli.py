@@ -24,6 +24,7 @@ EPILOG = """examples:
   rigbot record --out recordings/run1          record a run's topics to MCAP (ros2 bag play opens it)
   rigbot dataset convert recordings/run1 data/run1   recording -> training frames (vae train, hiql)
   rigbot weights init checkpoints/live --from checkpoints/reach   versioned weights to learn on the robot
+  rigbot finetune --checkpoint checkpoints/reach_dr --data data/run1   adapt a twin-trained VAE to your camera
 """
 
 
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_policy(sub)
     from rigbot.calibration.cli import register as register_calibrate  # rigbot calibrate (no ROS)
     register_calibrate(sub)
+    from rigbot.policy.transfer_cli import register as register_finetune  # rigbot finetune (twin to robot)
+    register_finetune(sub)
     from rigbot.policy.weights_cli import register as register_weights  # rigbot weights (versioned weight store)
     register_weights(sub)
     from rigbot.recording.cli import register as register_recording  # rigbot record, rigbot dataset
