@@ -162,15 +162,16 @@ def main() -> None:
 
 def format_table(rows: list[dict], episodes: int) -> str:
     head = ("| held-out-look frames | anchor | success, held-out look | hand cm (mean), held-out | success, training "
-            "look | success, modelled look | recon MSE, held-out | latent error, held-out | twin latent drift |")
+            "look | success, modelled look | recon MSE, held-out | latent error, held-out | latent shape error, "
+            "held-out | twin latent drift |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         h, t, m = r["looks"]["held-out"], r["looks"]["training (randomised)"], r["looks"]["modelled"]
         lines.append(f"| {r['frames']:,} | {r['anchor']} | {h['success']:.0%} | {h['hand_cm_mean']:.1f} | "
                      f"{t['success']:.0%} | {m['success']:.0%} | {r['reconstruction_mse']:.4f} | "
-                     f"{r['latent_error']:.3f} | {r['twin_drift']:.3f} |")
-    lines.append(f"\n{episodes} evaluation episodes per look (the same goals); latent error and drift in units of "
-                 "the distance between two random scenes' latents.")
+                     f"{r['latent_error']:.3f} | {r['latent_shape_error']:.3f} | {r['twin_drift']:.3f} |")
+    lines.append(f"\n{episodes} evaluation episodes per look (the same goals); latent errors and drift in units "
+                 "of the distance between two random scenes' latents; the shape error leaves out the mean offset.")
     return "\n".join(lines)
 
 
@@ -185,6 +186,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     top = line_plot(success, "reach: success rate by look after fine-tuning", f"fine-tuning frames ({names})",
                     "success rate", y_range=(0, 1), hlines=hlines, size=(760, 400))
     vae = {"latent error, held-out look": (x, [r["latent_error"] for r in anchored]),
+           "latent shape error, held-out look": (x, [r["latent_shape_error"] for r in anchored]),
            "twin latent drift": (x, [r["twin_drift"] for r in anchored]),
            "recon MSE x 100, held-out look": (x, [100 * r["reconstruction_mse"] for r in anchored])}
     bottom = line_plot(vae, "VAE on held-out-look test frames", f"fine-tuning frames ({names})", "",

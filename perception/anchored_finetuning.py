@@ -158,10 +158,11 @@ def transfer_metrics(encoder: Encoder, reference: Encoder, new_look: np.ndarray,
     sees the same scenes in the twin (``twin_look``, paired frame by frame).
 
     ``reconstruction_mse``: per pixel channel (0..1 scale) on the new look (``twin_reconstruction_mse``: the
-    reference's on the twin images, the level to come back to); ``latent_error``: mean distance of the
-    new look's latents to the reference latents of the twin scenes; ``twin_drift``: the same for the twin images
-    themselves. Both distances are in units of the mean distance between the reference latents of two random
-    scenes: 1.0 means the latent says as little about the scene as a random one would.
+    reference's on the twin images, the level to come back to). ``latent_error``: mean distance of the new look's
+    latents to the reference latents of the twin scenes; ``latent_shape_error``: the same after taking away the
+    mean offset, which a goal-conditioned policy shown current and goal images in one look can absorb;
+    ``twin_drift``: the same for the twin images themselves. Distances are in units of the mean distance between
+    the reference latents of two random scenes: 1.0 says as little about the scene as a random latent would.
     """
     z_ref = reference.encode(twin_look)
     pairs = np.random.default_rng(0).permutation(len(z_ref))
@@ -170,6 +171,8 @@ def transfer_metrics(encoder: Encoder, reference: Encoder, new_look: np.ndarray,
     return {"reconstruction_mse": _reconstruction_mse(encoder, new_look, z_new),
             "twin_reconstruction_mse": _reconstruction_mse(reference, twin_look, z_ref),
             "latent_error": float(np.linalg.norm(z_new - z_ref, axis=1).mean()) / spread,
+            "latent_shape_error": float(np.linalg.norm((z_new - z_new.mean(0)) - (z_ref - z_ref.mean(0)),
+                                                       axis=1).mean()) / spread,
             "twin_drift": float(np.linalg.norm(encoder.encode(twin_look) - z_ref, axis=1).mean()) / spread}
 
 

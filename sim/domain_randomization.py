@@ -1,7 +1,9 @@
 """Domain randomisation for sim-to-real: lighting, colours, camera pose jitter and distractor textures.
 
 Off by default. When on, each reset draws a new appearance from the environment's seeded generator, so the
-same seed gives the same images. The goal scene is rendered with the episode's appearance.
+same seed gives the same images. The goal scene is rendered with the episode's appearance. ``appearance: heldout``
+starts from one fixed look outside all these ranges instead of the modelled one (``heldout_appearance``): a
+stand-in for a real camera when measuring twin-to-robot transfer.
 """
 from __future__ import annotations
 
