@@ -14,7 +14,7 @@ import numpy as np
 from rigbot.sim.rendering import mujoco
 
 HELDOUT_TEXTURE = "rigbot_heldout_table"
-OUTSIDE_LOW, OUTSIDE_HIGH = 1.25, 2.0  # multiples of the training ranges' half-widths
+OUTSIDE_LOW, OUTSIDE_HIGH = 2.0, 3.0  # multiples of the training ranges' half-widths
 
 
 def add_heldout_texture(mj_spec: mujoco.MjSpec, seed: int) -> str:
