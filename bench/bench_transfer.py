@@ -8,8 +8,9 @@
    camera images and hand poses, nothing else).
 3. ``rigbot finetune`` (the twin-anchored VAE fine-tuning) on the first N of them, for each N of ``--amounts``;
    and, for comparison, the VAE's own loss alone (``--anchor none``) on the ``--ablation`` amount.
-4. Each policy folder is evaluated on the same rendered goal images (the same seeds) in the held-out look, the
-   training look (randomised) and the modelled look; the VAE is scored on held-out-look test frames never
+4. Each policy folder is evaluated on the same evaluation seeds in the held-out look, the training look
+   (randomised) and the modelled look (held-out and modelled episodes have the very same starts and goals; the
+   randomised look draws its appearance first, so its goals differ); the VAE is scored on held-out-look test frames never
    fine-tuned on (reconstruction error; latent error and twin latent drift: distances to the old encoder's
    latents of the same scenes in the twin, in units of the distance between two random scenes' latents).
 
@@ -99,7 +100,7 @@ def main() -> None:
                         "trained if missing)")
     parser.add_argument("--frames", type=int, default=6000, help="exploration frames for the twin VAE")
     parser.add_argument("--vae-epochs", type=int, default=15)
-    parser.add_argument("--env-steps", type=int, default=10000)
+    parser.add_argument("--env-steps", type=int, default=20000)
     parser.add_argument("--updates-per-step", type=int, default=2)
     parser.add_argument("--amounts", type=int, nargs="+", default=[0, 100, 300, 1000, 3000],
                         help="held-out-look frames recorded for fine-tuning (10 %% of episodes are held out)")
@@ -170,7 +171,7 @@ def format_table(rows: list[dict], episodes: int) -> str:
         lines.append(f"| {r['frames']:,} | {r['anchor']} | {h['success']:.0%} | {h['hand_cm_mean']:.1f} | "
                      f"{t['success']:.0%} | {m['success']:.0%} | {r['reconstruction_mse']:.4f} | "
                      f"{r['latent_error']:.3f} | {r['latent_shape_error']:.3f} | {r['twin_drift']:.3f} |")
-    lines.append(f"\n{episodes} evaluation episodes per look (the same goals); latent errors and drift in units "
+    lines.append(f"\n{episodes} evaluation episodes per look (the same seeds); latent errors and drift in units "
                  "of the distance between two random scenes' latents; the shape error leaves out the mean offset.")
     return "\n".join(lines)
 
