@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ from rigbot import media
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
 from rigbot.perception.vae import ConvVAE, Encoder, VAEConfig, save_checkpoint
+
+_COLLAPSE_RATIO = 0.8  # held-out error above this share of the mean image's: warn that the arm is not learned
 
 
 def _batches(images: np.ndarray, batch: int, rng: np.random.Generator | None = None):
@@ -56,6 +59,10 @@ def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int =
     vae = ConvVAE(cfg)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     history = {"epoch": [], "train_loss": [], "val_mse": [], "images_per_s": []}
+    # What a VAE that ignores its input scores: the mean training image. Until it does clearly better, the VAE
+    # draws the empty scene (the arm is a few percent of the pixels) and RIG has nothing to learn from.
+    mean_image = to_model_input(train[:2000]).mean(0)
+    history["mean_image_mse"] = float(((to_model_input(val) - mean_image) ** 2).mean())
     out = Path(out)
     for epoch in range(1, epochs + 1):
         vae.train()
@@ -79,9 +86,13 @@ def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int =
         prior = LatentPrior.fit(encode_all(vae, train))
         save_checkpoint(out, vae, prior, PreprocessConfig(size=cfg.image_size),
                         info={"epoch": epoch, "train_images": len(train), "heldout_images": len(val),
-                              "heldout_mse": val_mse, "seed": seed})
+                              "heldout_mse": val_mse, "mean_image_mse": history["mean_image_mse"], "seed": seed})
     encoder = Encoder(vae, prior, PreprocessConfig(size=cfg.image_size))
     write_grid(encoder, val[:8], out / "vae_grid.png", np.random.default_rng(seed))
+    if history["val_mse"][-1] > _COLLAPSE_RATIO * history["mean_image_mse"]:
+        warnings.warn(f"the VAE's held-out error {history['val_mse'][-1]:.5f} is not clearly below the "
+                      f"{history['mean_image_mse']:.5f} of drawing the mean image: it has probably not learned "
+                      f"the arm yet (look at {out / 'vae_grid.png'}); train for more epochs", stacklevel=2)
     return history
 
 

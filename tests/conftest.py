@@ -27,7 +27,7 @@ def pytest_unconfigure(config):
     finish(getattr(config, "_rigbot_exitstatus", 0))
 
 # The budget of the CI learning run (see test_training.py): small, but RIG on reach learns within it.
-CI_REACH = {"frames": 3000, "vae_epochs": 8, "env_steps": 4000,
+CI_REACH = {"frames": 3000, "vae_epochs": 20, "env_steps": 4000,
             "rig": {"updates_per_step": 2, "random_steps": 500, "eval_every": 1000, "eval_episodes": 20,
                     "checkpoint_every": 4000}}
 
