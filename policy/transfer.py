@@ -96,7 +96,8 @@ def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Pat
                   "heldout_before": {k: round(v, 5) for k, v in before.items()},
                   "heldout_after": {k: round(v, 5) for k, v in after.items()}}
         atomic_write_text(tmp / "finetune.yaml", yaml.safe_dump(report, sort_keys=False))
-        _picture(tmp / "finetune.png", images[val][:8], twin[val][:8], reference, enc)
+        show = val[np.linspace(0, len(val) - 1, min(8, len(val))).astype(int)]  # spread over the episodes
+        _picture(tmp / "finetune.png", images[show], twin[show], reference, enc)
         if out.exists():
             out.rmdir()  # empty (checked above)
         tmp.rename(out)  # the folder appears whole or not at all
