@@ -38,8 +38,9 @@ def _train_offline(args) -> int:
     if not args.data:
         raise ValueError("hiql learns offline from recorded episodes: pass --data DIR (a dataset folder from "
                          "'rigbot collect TASK --out DIR', or converted robot recordings)")
-    if args.env_steps or args.frames or args.updates_per_step:
-        raise ValueError("--env-steps, --frames and --updates-per-step are for online agents; hiql takes --updates")
+    if args.env_steps or args.frames or args.updates_per_step or args.randomize:
+        raise ValueError("--env-steps, --frames, --updates-per-step and --randomize are for online agents; hiql takes "
+                         "--updates (and learns the looks its --data shows: 'rigbot collect --randomize')")
     overrides = {}
     if args.config:
         overrides = config.to_dict(config.load(args.config, OfflineConfig))
