@@ -1,6 +1,6 @@
 """VAE quality and speed on the twin's reach task.
 
-    python bench/bench_vae.py [--frames 10000] [--epochs 20] [--out bench/results/vae]
+    python bench/bench_vae.py [--frames 10000] [--epochs 20] [--out bench/results/vae] [--reuse]
 
 Collects exploration frames (48 x 48), trains the beta-VAE, and prints: held-out reconstruction error; the
 Spearman rank correlation between latent distance (encoder means) and true hand distance over random held-out
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--latent-dim", type=int, default=16)
     parser.add_argument("--out", default="bench/results/vae")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the VAE already in OUT/vae instead of training it again")
     args = parser.parse_args()
     out = Path(args.out)
     data_dir = out / "data"
@@ -43,8 +45,10 @@ def main() -> None:
     n_test = len(data["images"]) // 10
     train, test = data["images"][:-n_test], data["images"][-n_test:]
     hands = data["observations"][-n_test:, :3]
-    history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta),
-                        epochs=args.epochs, seed=0)
+    history = None
+    if not (args.reuse and (out / "vae" / "vae.yaml").is_file()):
+        history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta),
+                            epochs=args.epochs, seed=0)
     enc = load_checkpoint(out / "vae")
     z = enc.encode(test)
     rng = np.random.default_rng(0)
@@ -66,7 +70,8 @@ def main() -> None:
     print(f"held-out reconstruction MSE: {evaluate(enc.vae, test):.5f} (per pixel channel, 0..1 scale)")
     print(f"Spearman(latent distance, hand distance): {rho:.3f}   target >= 0.9")
     print(f"encoder latency, batch 1, 1 thread: p50 {p50:.3f} ms, p99 {p99:.3f} ms   target p50 <= 0.5, p99 <= 2")
-    print(f"training: median {np.median(history['images_per_s']):.0f} images/s")
+    if history:
+        print(f"training: median {np.median(history['images_per_s']):.0f} images/s")
 
 
 if __name__ == "__main__":
