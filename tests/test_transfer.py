@@ -26,16 +26,20 @@ from rigbot.recording.dataset_conversion import frames_to_recording
 from rigbot.sim.goal_env import TaskConfig
 from rigbot.sim.heldout_appearance import OUTSIDE_LOW
 
-SMALL_VAE = VAEConfig(image_size=48, latent_dim=8, channels=[8, 16, 16, 32])  # small enough to train in CI
+# Small enough to train in CI, and with a weak KL term (beta 0.1) it learns the arm in 14 epochs of 1,000 frames
+SMALL_VAE = VAEConfig(image_size=48, latent_dim=8, beta=0.1, channels=[8, 16, 16, 32])
 
 
 @pytest.fixture(scope="module")
 def twin_vae(tmp_path_factory):
-    """A beta-VAE trained on the twin's modelled look, on a fixed seed."""
+    """A beta-VAE trained on the twin's modelled look, on a fixed seed, that sees the arm."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("transfer")
     collect("reach", 1000, root / "twin_frames", seed=0, progress=False)
-    train_vae(load_frames(root / "twin_frames")["images"], root / "vae", SMALL_VAE, epochs=10, progress=False)
+    history = train_vae(load_frames(root / "twin_frames")["images"], root / "vae", SMALL_VAE, epochs=14,
+                        batch_size=16, progress=False)
+    # far better than drawing the mean image (the empty table): the latents say where the arm is
+    assert history["val_mse"][-1] < 0.6 * history["mean_image_mse"], history
     return root / "vae"
 
 
@@ -119,17 +123,18 @@ def test_finetuning_on_a_few_hundred_heldout_frames_closes_the_gap(twin_vae, tmp
     print(f"\nmodelled look {modelled}\nheld-out, before {before}\nheld-out, after {after}\n"
           f"held-out, VAE loss alone {unanchored}")
 
-    # the gap: the held-out look scrambles the latents and is reconstructed worse than the twin's look
-    assert before["latent_error"] > 1.0 and before["latent_error"] > 5 * modelled["latent_error"]
-    assert before["reconstruction_mse"] > 1.3 * modelled["reconstruction_mse"]
-    # 300 frames, 150 updates: the latent error falls at least 4-fold, the reconstruction error by at least 10 %,
-    # and the twin's own latents stay put
+    # the gap: the held-out look moves the latents most of the way to a random scene's (0.69 measured, against
+    # 0.001 for the modelled look) and is reconstructed 8 times worse
+    assert before["latent_error"] > 0.4 and before["latent_error"] > 50 * modelled["latent_error"]
+    assert before["reconstruction_mse"] > 3 * modelled["reconstruction_mse"]
+    # 300 frames, 150 updates: the latent error falls at least 4-fold (measured: 6), the reconstruction error by
+    # at least 30 % (measured: 50 %), and the twin's own latents stay put
     assert after["latent_error"] < 0.25 * before["latent_error"]
-    assert after["reconstruction_mse"] < 0.9 * before["reconstruction_mse"]
-    assert after["twin_drift"] < 0.5
-    # without the anchor the latent space moves away from the one the policy knows
+    assert after["reconstruction_mse"] < 0.7 * before["reconstruction_mse"]
+    assert after["twin_drift"] < 0.2
+    # the VAE's loss alone (60 updates) moves the latent space away from the one the policy knows
     assert unanchored["latent_error"] > 3 * after["latent_error"]
-
+    assert unanchored["twin_drift"] > 3 * after["twin_drift"]
 
 def test_finetune_cli_on_a_converted_recording_writes_a_policy_that_eval_loads(twin_policy, tmp_path, capsys):
     meta = config.read_yaml(twin_policy / "policy.yaml")
