@@ -203,14 +203,16 @@ def plot(rows: list[dict], path: Path) -> Path:
     success = {f"{p} twin policy: held-out look": v for p, v in series(None, "held-out").items()}
     success.update({f"{p} twin policy: modelled look": v for p, v in series(None, "modelled").items()})
     panels = [line_plot(success, "reach: success rate after fine-tuning on held-out-look frames", xlabel,
-                        "success rate", y_range=(0, 1), hlines=ablation, size=(760, 420))]
+                        "success rate", y_range=(0, 1.4), hlines=ablation, size=(760, 460))]  # legend above 1
     latent = {f"{p} twin VAE: latent error": v for p, v in series("latent_error").items()}
     latent.update({f"{p} twin VAE: twin drift": v for p, v in series("twin_drift").items()})
+    top = 1.6 * max(max(v[1]) for v in latent.values())
     panels.append(line_plot(latent, "latents of held-out-look test frames (1 = a random scene's)", xlabel,
-                            "latent error", size=(760, 360)))
+                            "latent error", y_range=(0, top), size=(760, 360)))
     recon = {f"{p} twin VAE": v for p, v in series("reconstruction_mse", scale=1000).items()}
+    top = 1.5 * max(max(v[1]) for v in recon.values())
     panels.append(line_plot(recon, "reconstruction of held-out-look test frames", xlabel, "MSE x 1000",
-                            size=(760, 360)))
+                            y_range=(0, top), size=(760, 360)))
     return media.write_png(path, np.vstack(panels))
 
 
