@@ -16,7 +16,7 @@
 
 Writes OUT/transfer.json, OUT/transfer.md (the table) and OUT/transfer.png; prints the table.
 
-    python bench/bench_transfer.py          # about 45 min of CPU: 2 x 17 training, 12 fine-tuning and evaluating
+    python bench/bench_transfer.py          # about 50 min of CPU: training 17 + 20, then 12 to fine-tune and evaluate
     python bench/bench_transfer.py --policies randomised --amounts 0 100 300 --episodes 50   # with a trained one
 """
 from __future__ import annotations
