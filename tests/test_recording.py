@@ -49,8 +49,10 @@ def probe():
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory):
-    node = NodeProcess("twin", tmp_path_factory.mktemp("twin"), params={"task": "reach", "real_time": True},
-                       node_name="twin_rec")
+    # command_timeout 1 s: on a loaded machine the test's 10 Hz commands can arrive 0.2 s apart, and the hand,
+    # stopped, would give identical frames
+    node = NodeProcess("twin", tmp_path_factory.mktemp("twin"),
+                       params={"task": "reach", "real_time": True, "command_timeout": 1.0}, node_name="twin_rec")
     node.wait_log("twin reach", 60)
     yield node
     node.stop()
@@ -99,7 +101,8 @@ def recorded(twin, probe, tmp_path_factory):
     arm = probe.node.create_publisher(TwistStamped, topics.ARM_COMMAND, topics.COMMAND)
     end = time.monotonic() + 30
     while not (images_written() >= 30 and len(seen) >= 15) and time.monotonic() < end:
-        arm.publish(conv.twist([0.05, 0.03, 0.0], [0, 0, 0], now(), "base_link"))  # the hand moves: frames differ
+        way = 1.0 if int(time.monotonic()) % 4 < 2 else -1.0  # to and fro: the hand moves, never stuck at an edge
+        arm.publish(conv.twist([0.05 * way, 0.03 * way, 0.0], [0, 0, 0], now(), "base_link"))  # frames differ
         probe.spin(0.1)
         if images_written() >= 12 and not sent.get("event"):  # an episode starts in the middle of the recording
             events.publish(DiagnosticStatus(name="rigbot episode", message="episode 4 started",
