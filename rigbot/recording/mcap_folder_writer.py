@@ -198,8 +198,9 @@ class McapFolderWriter:
         if self.closed:
             return
         self._close_current()
-        if not self.info.files:
-            rosbag2_metadata.write(self.folder, self.info)  # an empty recording still says what it was for
+        # Always once more: the custom data set since the last file closed (the refusal counts) must land even
+        # when no file was open at the end, and an empty recording still says what it was for.
+        rosbag2_metadata.write(self.folder, self.info)
         self.closed = True
 
     def __enter__(self) -> "McapFolderWriter":
