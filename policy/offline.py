@@ -20,7 +20,6 @@ The run is checkpointed like an online one (``training/step_NNNNNNNN``, ``latest
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,16 +27,14 @@ from typing import Literal
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
-from rigbot.files import atomic_write_text
 from rigbot.policy.agents import make_agent
-from rigbot.policy.checkpoint import load_agent, save_agent, save_policy
-from rigbot.policy.evaluation import evaluate, random_policy
+from rigbot.policy.evaluation import evaluate
 from rigbot.policy.hiql import HIQLConfig
+from rigbot.policy.training_state import load_training_state, random_baseline, save_training_state
 
 
 @dataclass
@@ -193,38 +190,21 @@ class OfflineTrainer:
                     timing=self.timing, x_key="updates")
         return row
 
-    # ---- checkpoints (as the online trainer's: a complete state, then the pointer to it) ------------------------
+    # ---- checkpoints (policy.training_state, as the online trainer's) -------------------------------------------
     def save(self) -> Path:
         t0 = time.perf_counter()
-        training = self.out / "training"
-        step_dir = training / f"step_{self.agent.updates:08d}"
-        if step_dir.exists():
-            shutil.rmtree(step_dir)
-        step_dir.mkdir(parents=True)
-        save_agent(step_dir / "agent.safetensors", self.agent, self.meta)
-        torch.save({**self.agent.optimizer_state(), "torch_rng": torch.get_rng_state()}, step_dir / "optim.pt")
         progress = {"updates": self.agent.updates, "rng": self.rng.bit_generator.state, "curve": self.curve,
                     "random_baseline": self.random_baseline, "timing": self.timing}
-        atomic_write_text(step_dir / "progress.yaml", yaml.safe_dump(progress, sort_keys=False))
-        atomic_write_text(training / "latest.yaml", yaml.safe_dump({"step_dir": step_dir.name}))
-        for old in training.glob("step_*"):
-            if old != step_dir:
-                shutil.rmtree(old, ignore_errors=True)
         self.meta["trained_updates"] = self.agent.updates
-        save_policy(self.out, self.agent, self.meta)
+        step_dir = save_training_state(self.out, self.agent.updates, self.agent, self.meta, progress)
         self.timing["checkpoint"] += time.perf_counter() - t0
         return step_dir
 
     def resume(self) -> bool:
-        pointer = self.out / "training" / "latest.yaml"
-        if not pointer.is_file():
+        state = load_training_state(self.out, self.meta)
+        if state is None:
             return False
-        step_dir = self.out / "training" / config.read_yaml(pointer)["step_dir"]
-        progress = config.read_yaml(step_dir / "progress.yaml")
-        self.agent = load_agent(step_dir / "agent.safetensors", self.meta, str(self.out / "policy.yaml"))
-        state = torch.load(step_dir / "optim.pt", weights_only=True)
-        self.agent.load_optimizer_state(state)
-        torch.set_rng_state(state["torch_rng"])
+        self.agent, _, progress = state
         self.rng.bit_generator.state = progress["rng"]
         self.curve, self.random_baseline = progress["curve"], progress["random_baseline"]
         self.timing = progress["timing"]
@@ -233,9 +213,7 @@ class OfflineTrainer:
     def train(self) -> dict:
         cfg = self.cfg
         if self.random_baseline is None:
-            rnd = evaluate(random_policy(self.eval_env.action_space, self.seed), self.eval_env, self.view,
-                           cfg.eval_episodes)
-            self.random_baseline = {k: v for k, v in rnd.items() if k != "frames"}
+            self.random_baseline = random_baseline(self.eval_env, self.view, self.seed, cfg.eval_episodes)
         if not self.curve:
             self._log_eval(0.0)
         start_wall = time.perf_counter() - self.curve[-1]["wall_s"]

@@ -20,7 +20,6 @@ random generators, curve) goes into a new folder ``training/step_NNNNNNNN/``, an
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from rigbot import config, media
@@ -36,13 +34,13 @@ from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.policy.agents import make_agent
-from rigbot.policy.checkpoint import load_agent, save_agent, save_policy
-from rigbot.policy.evaluation import evaluate, random_policy
+from rigbot.policy.evaluation import evaluate
 from rigbot.policy.observations import LatentView, StateView, goal_columns
 from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
 from rigbot.policy.ris import RISConfig
 from rigbot.policy.sac import SACConfig
 from rigbot.policy.td3 import TD3Config
+from rigbot.policy.training_state import load_training_state, random_baseline, save_training_state
 
 
 @dataclass
@@ -238,25 +236,16 @@ class RIGTrainer:
     def save(self) -> Path:
         """The deployable policy and a complete resumable state; the state is made current only once whole."""
         t0 = time.perf_counter()
-        training = self.out / "training"
-        step_dir = training / f"step_{self.steps:08d}"
-        if step_dir.exists():
-            shutil.rmtree(step_dir)
-        step_dir.mkdir(parents=True)
-        save_agent(step_dir / "agent.safetensors", self.agent, self.meta)
-        torch.save({**self.agent.optimizer_state(), "torch_rng": torch.get_rng_state()}, step_dir / "optim.pt")
-        self.buffer.save(step_dir / "replay.npz")
-        if self.cfg.vae_finetune_every:
-            self._save_vae(step_dir / "vae")
+
+        def add(step_dir: Path) -> None:
+            self.buffer.save(step_dir / "replay.npz")
+            if self.cfg.vae_finetune_every:
+                self._save_vae(step_dir / "vae")
+
         progress = {"env_steps": self.steps, "episodes": self.episodes, "rng": self.rng.bit_generator.state,
                     "curve": self.curve, "random_baseline": self.random_baseline, "timing": self.timing}
-        atomic_write_text(step_dir / "progress.yaml", yaml.safe_dump(progress, sort_keys=False))
-        atomic_write_text(training / "latest.yaml", yaml.safe_dump({"step_dir": step_dir.name}))
-        for old in training.glob("step_*"):
-            if old != step_dir:
-                shutil.rmtree(old, ignore_errors=True)
         self.meta["trained_env_steps"] = self.steps
-        save_policy(self.out, self.agent, self.meta)
+        step_dir = save_training_state(self.out, self.steps, self.agent, self.meta, progress, add)
         self.timing["checkpoint"] += time.perf_counter() - t0
         return step_dir
 
@@ -268,15 +257,10 @@ class RIGTrainer:
 
     def resume(self) -> bool:
         """Load the latest complete state from ``out/training``; False when there is none."""
-        pointer = self.out / "training" / "latest.yaml"
-        if not pointer.is_file():
+        state = load_training_state(self.out, self.meta)
+        if state is None:
             return False
-        step_dir = self.out / "training" / config.read_yaml(pointer)["step_dir"]
-        progress = config.read_yaml(step_dir / "progress.yaml")
-        self.agent = load_agent(step_dir / "agent.safetensors", self.meta, str(self.out / "policy.yaml"))
-        state = torch.load(step_dir / "optim.pt", weights_only=True)
-        self.agent.load_optimizer_state(state)
-        torch.set_rng_state(state["torch_rng"])
+        self.agent, step_dir, progress = state
         self.buffer.load(step_dir / "replay.npz")
         if self.cfg.vae_finetune_every:
             from rigbot.perception.vae import load_checkpoint
@@ -294,9 +278,7 @@ class RIGTrainer:
     def train(self) -> dict:
         cfg = self.cfg
         if self.random_baseline is None:
-            rnd = evaluate(random_policy(self.eval_env.action_space, self.seed), self.eval_env, self.view,
-                           cfg.eval_episodes)
-            self.random_baseline = {k: v for k, v in rnd.items() if k != "frames"}
+            self.random_baseline = random_baseline(self.eval_env, self.view, self.seed, cfg.eval_episodes)
         if not self.curve:
             self._log_eval(0.0)
         start_wall = time.perf_counter() - (self.curve[-1]["wall_s"] if self.curve else 0.0)
