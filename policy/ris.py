@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.sac import GaussianActor
-from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
+from rigbot.policy.sac import GaussianActor, GaussianPolicyAgent
+from rigbot.policy.td3 import Critics, mlp, polyak_update
 
 
 @dataclass
@@ -85,7 +85,7 @@ def subgoal_advantage_weights(cost: torch.Tensor, baseline_cost: torch.Tensor, t
     return F.softmax(advantage / scale, dim=0) * len(cost)
 
 
-class RIS(GoalConditionedAgent):
+class RIS(GaussianPolicyAgent):  # acts with the policy alone: subgoals are for training
     """``act(obs, goal)`` for acting (the policy alone), ``explore`` for collecting; ``update(batch)`` learns."""
 
     def __init__(self, cfg: RISConfig, obs_dim: int, goal_dim: int, action_dim: int,
@@ -120,15 +120,6 @@ class RIS(GoalConditionedAgent):
         return self.input_mean[: self.obs_dim], self.input_std[: self.obs_dim]
 
     # ---- acting ---------------------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        """Deterministic actions in [-1, 1]: the policy's squashed mean, without subgoals."""
-        return self.actor.mode(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
-
-    @torch.inference_mode()
-    def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        return self.actor.sample(self._inputs(self._tensor(obs), self._tensor(goal)))[0].numpy()
-
     @torch.inference_mode()
     def propose_subgoal(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """pi_H's mean subgoal (a state vector) for (obs, goal): for inspecting what the agent imagines."""

@@ -84,7 +84,23 @@ def squashed_log_prob(mean: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor
     return (gauss - log_det).sum(-1)
 
 
-class SAC(GoalConditionedAgent):
+class GaussianPolicyAgent(GoalConditionedAgent):
+    """Acting of an agent whose ``actor`` is a GaussianActor (SAC, RIS): the squashed mean, or a sample."""
+
+    actor: GaussianActor
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Deterministic actions in [-1, 1] (the squashed mean) for one (obs, goal) or a batch."""
+        return self.actor.mode(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
+
+    @torch.inference_mode()
+    def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """A sample of the policy (it explores with its own stochasticity; ``rng`` is unused)."""
+        return self.actor.sample(self._inputs(self._tensor(obs), self._tensor(goal)))[0].numpy()
+
+
+class SAC(GaussianPolicyAgent):
     """``act(obs, goal)`` for acting, ``explore`` for collecting; ``update(batch)`` for learning."""
 
     def __init__(self, cfg: SACConfig, obs_dim: int, goal_dim: int, action_dim: int,
@@ -105,16 +121,6 @@ class SAC(GoalConditionedAgent):
     @property
     def alpha(self) -> float:
         return float(self.log_alpha.detach().exp())
-
-    @torch.inference_mode()
-    def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        """Deterministic actions in [-1, 1] (the squashed mean) for one (obs, goal) or a batch."""
-        return self.actor.mode(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
-
-    @torch.inference_mode()
-    def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """A sample of the policy (SAC explores with its own stochasticity; ``rng`` is unused)."""
-        return self.actor.sample(self._inputs(self._tensor(obs), self._tensor(goal)))[0].numpy()
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One critic, actor and temperature step. ``batch``: obs, goal, action, reward, next_obs (float32)."""
