@@ -1,6 +1,6 @@
 """VAE quality and speed on the twin's reach task.
 
-    python bench/bench_vae.py [--frames 10000] [--epochs 20] [--out bench/results/vae] [--reuse]
+    python bench/bench_vae.py [--frames 10000] [--epochs 20] [--decoder broadcast|deconv] [--out DIR] [--reuse]
 
 Collects exploration frames (48 x 48), trains the beta-VAE, and prints: held-out reconstruction error; the
 Spearman rank correlation between latent distance (encoder means) and true hand distance over random held-out
@@ -18,13 +18,9 @@ import torch
 
 from rigbot.perception.collect import collect
 from rigbot.perception.frame_dataset import load_frames
+from rigbot.perception.latent_geometry import distance_rank_correlation
 from rigbot.perception.vae import VAEConfig, load_checkpoint
 from rigbot.perception.vae_training import evaluate, train_vae
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def main() -> None:
@@ -33,6 +29,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--latent-dim", type=int, default=16)
+    parser.add_argument("--decoder", default="broadcast", choices=["broadcast", "deconv"])
     parser.add_argument("--out", default="bench/results/vae")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the VAE already in OUT/vae instead of training it again")
@@ -47,14 +44,11 @@ def main() -> None:
     hands = data["observations"][-n_test:, :3]
     history = None
     if not (args.reuse and (out / "vae" / "vae.yaml").is_file()):
-        history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta),
+        history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta, decoder=args.decoder),
                             epochs=args.epochs, seed=0)
     enc = load_checkpoint(out / "vae")
     z = enc.encode(test)
-    rng = np.random.default_rng(0)
-    i, j = rng.integers(0, n_test, (2, 20000))
-    keep = i != j
-    rho = spearman(np.linalg.norm(z[i] - z[j], axis=1)[keep], np.linalg.norm(hands[i] - hands[j], axis=1)[keep])
+    rho = distance_rank_correlation(z, hands)
 
     torch.set_num_threads(1)
     one = test[:1]

@@ -1,8 +1,9 @@
 """The convolutional beta-VAE that turns camera images into the small latents RIG works in.
 
 Encoder: strided 4x4 convolutions halve the image (48 -> 24 -> 12 -> 6 -> 3, or 84 -> 42 -> 21 -> 10 -> 5), then
-linear heads give the mean and log-variance of q(z | x). Decoder: the mirror image with transposed convolutions
-and a sigmoid. Loss: squared error summed over pixels plus beta times the KL divergence to N(0, I) (Higgins et
+linear heads give the mean and log-variance of q(z | x). Decoder: by default the spatial broadcast decoder
+(``perception/spatial_broadcast.py``), which keeps latent distance faithful to scene distance; ``decoder: deconv``
+is the encoder's mirror image with transposed convolutions (and what checkpoints without the key hold). Loss: squared error summed over pixels plus beta times the KL divergence to N(0, I) (Higgins et
 al. 2017). RIG uses the encoder *mean* as the state and goal latent.
 
 Checkpoints are a safetensors file (weights and the fitted latent prior; never pickled code) with a YAML
@@ -25,6 +26,7 @@ from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
+from rigbot.perception.spatial_broadcast import SpatialBroadcastDecoder
 from rigbot.weights import load_weights, save_weights
 
 
@@ -37,6 +39,9 @@ class VAEConfig:
     beta: float = field(default=0.5, metadata=spec("weight of the KL term", range=(0.0, 1000.0)))
     channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64],
                                 metadata=spec("channels of the four convolution layers", length=4))
+    decoder: Literal["broadcast", "deconv"] = field(default="broadcast", metadata=spec(
+        "broadcast: spatial broadcast decoder (latent distance follows scene distance); deconv: transposed "
+        "convolutions mirroring the encoder"))
 
 
 def _spatial_sizes(size: int, layers: int) -> list[int]:
@@ -59,6 +64,9 @@ class ConvVAE(nn.Module):
         flat = ch[-1] * self.sizes[-1] ** 2
         self.to_mean = nn.Linear(flat, cfg.latent_dim)
         self.to_logvar = nn.Linear(flat, cfg.latent_dim)
+        if cfg.decoder == "broadcast":
+            self.decoder = SpatialBroadcastDecoder(cfg.latent_dim, cfg.image_size)
+            return
         self.from_latent = nn.Linear(cfg.latent_dim, flat)
         dec = []
         rev = ch[::-1]
@@ -73,6 +81,8 @@ class ConvVAE(nn.Module):
         return self.to_mean(h), self.to_logvar(h).clamp(-10.0, 10.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.cfg.decoder == "broadcast":
+            return self.decoder(z)
         c = self.cfg.channels[-1]
         s = self.sizes[-1]
         return self.decoder(self.from_latent(z).view(-1, c, s, s))
@@ -158,10 +168,16 @@ def load_checkpoint(directory: str | Path) -> Encoder:
     raw = config.read_yaml(cfg_path)
     if not isinstance(raw, dict) or "vae" not in raw:
         raise ConfigError(f"{cfg_path}: not a rigbot VAE config (no 'vae' section)")
-    vae_cfg = config.from_dict(VAEConfig, raw["vae"], source=str(cfg_path), prefix="vae.")
+    saved = raw["vae"]
+    legacy = isinstance(saved, dict) and "decoder" not in saved  # written before the decoder was a choice
+    vae_cfg = config.from_dict(VAEConfig, {**saved, "decoder": "deconv"} if legacy else saved, source=str(cfg_path),
+                               prefix="vae.")
     pre_cfg = config.from_dict(PreprocessConfig, raw.get("preprocess") or {}, source=str(cfg_path), prefix="preprocess.")
     vae = ConvVAE(vae_cfg)
-    tensors = load_weights(weights, config.to_dict(vae_cfg), TAG, vae.state_dict(), extra=("prior.mean", "prior.cov"),
+    written = config.to_dict(vae_cfg)
+    if legacy:
+        del written["decoder"]
+    tensors = load_weights(weights, written, TAG, vae.state_dict(), extra=("prior.mean", "prior.cov"),
                            cfg_source=str(cfg_path))
     vae.load_state_dict({k: tensors[k] for k in vae.state_dict()})
     prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
