@@ -5,7 +5,8 @@
 Collects exploration frames (48 x 48), trains the beta-VAE, and prints: held-out reconstruction error; the
 Spearman rank correlation between latent distance (encoder means) and true hand distance over random held-out
 pairs (target >= 0.9); encoder latency at batch 1 on one thread (target p50 <= 0.5 ms, p99 <= 2 ms); and
-training images/s.
+training images/s; and writes OUT/latent_distance.png, latent distance against hand distance (with ``--compare``,
+other VAEs beside it).
 """
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rigbot import media
 from rigbot.perception.collect import collect
 from rigbot.perception.frame_dataset import load_frames
 from rigbot.perception.latent_geometry import distance_rank_correlation
 from rigbot.perception.vae import VAEConfig, load_checkpoint
 from rigbot.perception.vae_training import evaluate, train_vae
+from rigbot.plots import line_plot
 
 
 def main() -> None:
@@ -33,6 +36,8 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/vae")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the VAE already in OUT/vae instead of training it again")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="VAE_DIR",
+                        help="other VAE checkpoints to draw beside this one in latent_distance.png")
     args = parser.parse_args()
     out = Path(args.out)
     data_dir = out / "data"
@@ -44,11 +49,20 @@ def main() -> None:
     hands = data["observations"][-n_test:, :3]
     history = None
     if not (args.reuse and (out / "vae" / "vae.yaml").is_file()):
-        history = train_vae(train, out / "vae", VAEConfig(latent_dim=args.latent_dim, beta=args.beta, decoder=args.decoder),
-                            epochs=args.epochs, seed=0)
+        cfg = VAEConfig(latent_dim=args.latent_dim, beta=args.beta, decoder=args.decoder)
+        history = train_vae(train, out / "vae", cfg, epochs=args.epochs, seed=0)
     enc = load_checkpoint(out / "vae")
     z = enc.encode(test)
     rho = distance_rank_correlation(z, hands)
+    profiles = {}
+    for folder in [out / "vae", *args.compare]:
+        other = load_checkpoint(folder)
+        zz = other.encode(test)
+        profiles[f"{other.vae.cfg.decoder} decoder, Spearman {distance_rank_correlation(zz, hands):.2f}"] = \
+            distance_profile(zz, hands)
+    media.write_png(out / "latent_distance.png", line_plot(
+        profiles, "latent distance against hand distance (held-out pairs, medians)",
+        "hand distance, cm", "latent distance / its 20-30 cm median"))
 
     torch.set_num_threads(1)
     one = test[:1]
@@ -66,6 +80,22 @@ def main() -> None:
     print(f"encoder latency, batch 1, 1 thread: p50 {p50:.3f} ms, p99 {p99:.3f} ms   target p50 <= 0.5, p99 <= 2")
     if history:
         print(f"training: median {np.median(history['images_per_s']):.0f} images/s")
+
+
+def distance_profile(z: np.ndarray, hands: np.ndarray, pairs: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """Median latent distance in 2.5 cm bins of hand distance, divided by its median over 20-30 cm pairs: a
+    faithful latent keeps rising; one that has curled the table up flattens out."""
+    i, j = np.random.default_rng(0).integers(0, len(z), (2, pairs))
+    latent, hand = np.linalg.norm(z[i] - z[j], axis=1), np.linalg.norm(hands[i] - hands[j], axis=1) * 100
+    edges = np.arange(0.0, 47.5, 2.5)
+    centres, medians = [], []
+    for lo in edges:
+        inside = (hand >= lo) & (hand < lo + 2.5)
+        if inside.sum() >= 20:
+            centres.append(lo + 1.25)
+            medians.append(np.median(latent[inside]))
+    scale = np.median(latent[(hand >= 20) & (hand < 30)])
+    return np.array(centres), np.array(medians) / scale
 
 
 if __name__ == "__main__":
