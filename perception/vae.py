@@ -3,8 +3,9 @@
 Encoder: strided 4x4 convolutions halve the image (48 -> 24 -> 12 -> 6 -> 3, or 84 -> 42 -> 21 -> 10 -> 5), then
 linear heads give the mean and log-variance of q(z | x). Decoder: by default the spatial broadcast decoder
 (``perception/spatial_broadcast.py``), which keeps latent distance faithful to scene distance; ``decoder: deconv``
-is the encoder's mirror image with transposed convolutions (and what checkpoints without the key hold). Loss: squared error summed over pixels plus beta times the KL divergence to N(0, I) (Higgins et
-al. 2017). RIG uses the encoder *mean* as the state and goal latent.
+is the encoder's mirror image with transposed convolutions (and what checkpoints without the key hold). Loss:
+squared error summed over pixels plus beta times the KL divergence to N(0, I) (Higgins et al. 2017). RIG uses the
+encoder *mean* as the state and goal latent.
 
 Checkpoints are a safetensors file (weights and the fitted latent prior; never pickled code) with a YAML
 config beside it. Loading checks the config against the file and every tensor's shape, and refuses a mismatch

@@ -187,8 +187,8 @@ def cmd_vae_train(args) -> int:
     cfg = config.validate(VAEConfig(image_size=meta["image_size"], latent_dim=args.latent_dim, beta=args.beta,
                                     decoder=args.decoder), source="command line")
     data = load_frames(args.data, max_frames=args.max_frames)
-    print(f"training a beta-VAE (latent {cfg.latent_dim}, beta {cfg.beta}) on {len(data['images'])} frames "
-          f"of {args.data}")
+    print(f"training a beta-VAE (latent {cfg.latent_dim}, beta {cfg.beta}, {cfg.decoder} decoder) on "
+          f"{len(data['images'])} frames of {args.data}")
     history = train_vae(data["images"], args.out, cfg, epochs=args.epochs, batch_size=args.batch_size,
                         lr=args.lr, seed=args.seed)
     print(f"held-out reconstruction MSE {history['val_mse'][-1]:.5f}; checkpoint in {args.out}; "
