@@ -20,7 +20,7 @@ import torch
 from rigbot import media
 from rigbot.perception.collect import collect
 from rigbot.perception.frame_dataset import load_frames
-from rigbot.perception.latent_geometry import distance_rank_correlation
+from rigbot.perception.latent_geometry import distance_rank_correlation, pair_distances
 from rigbot.perception.vae import VAEConfig, load_checkpoint
 from rigbot.perception.vae_training import evaluate, train_vae
 from rigbot.plots import line_plot
@@ -85,8 +85,8 @@ def main() -> None:
 def distance_profile(z: np.ndarray, hands: np.ndarray, pairs: int = 20000) -> tuple[np.ndarray, np.ndarray]:
     """Median latent distance in 2.5 cm bins of hand distance, divided by its median over 20-30 cm pairs: a
     faithful latent keeps rising; one that has curled the table up flattens out."""
-    i, j = np.random.default_rng(0).integers(0, len(z), (2, pairs))
-    latent, hand = np.linalg.norm(z[i] - z[j], axis=1), np.linalg.norm(hands[i] - hands[j], axis=1) * 100
+    latent, hand = pair_distances(z, hands, pairs)
+    hand = hand * 100
     edges = np.arange(0.0, 47.5, 2.5)
     centres, medians = [], []
     for lo in edges:

@@ -15,9 +15,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def distance_rank_correlation(latents: np.ndarray, positions: np.ndarray, pairs: int = 20000,
-                              seed: int = 0) -> float:
-    """Spearman correlation of ||z_i - z_j|| with ||p_i - p_j|| over ``pairs`` random pairs (i != j)."""
+def pair_distances(latents: np.ndarray, positions: np.ndarray, pairs: int = 20000,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """||z_i - z_j|| and ||p_i - p_j|| over ``pairs`` random pairs (i != j; a few fewer than ``pairs``)."""
     latents, positions = np.asarray(latents, np.float64), np.asarray(positions, np.float64)
     if len(latents) != len(positions) or len(latents) < 3:
         raise ValueError(f"need as many positions as latents, at least 3; got {len(latents)} latents and "
@@ -25,5 +25,10 @@ def distance_rank_correlation(latents: np.ndarray, positions: np.ndarray, pairs:
     i, j = np.random.default_rng(seed).integers(0, len(latents), (2, pairs))
     keep = i != j
     i, j = i[keep], j[keep]
-    return spearman(np.linalg.norm(latents[i] - latents[j], axis=1),
-                    np.linalg.norm(positions[i] - positions[j], axis=1))
+    return np.linalg.norm(latents[i] - latents[j], axis=1), np.linalg.norm(positions[i] - positions[j], axis=1)
+
+
+def distance_rank_correlation(latents: np.ndarray, positions: np.ndarray, pairs: int = 20000,
+                              seed: int = 0) -> float:
+    """Spearman correlation of ||z_i - z_j|| with ||p_i - p_j|| over ``pairs`` random pairs (i != j)."""
+    return spearman(*pair_distances(latents, positions, pairs, seed))

@@ -32,7 +32,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "finetune", help="fine-tune a twin-trained policy's VAE on recorded frames of the real camera",
         description="Twin-to-robot transfer. Reads a policy folder trained in the twin (here plain 'rigbot train' "
-                    "transferred better than --randomize: see the README) and a frame dataset of the camera's look ('rigbot dataset convert' of robot recordings). Each "
+                    "transferred better than --randomize: see the README) and a frame dataset of the camera's look "
+                    "('rigbot dataset convert' of robot recordings). Each "
                     "frame is paired with the twin's rendering of the same hand position; the VAE is fine-tuned on "
                     "the frames with its own loss plus a term that pulls each frame's latent to the old encoder's "
                     "latent of its twin scene, so the latent space, and the policy on it, stay as they were. "

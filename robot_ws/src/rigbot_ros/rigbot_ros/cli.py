@@ -29,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", default="rigbot_out", help="where to write sim_result.png")
     p.set_defaults(func=cmd_sim)
 
-    p = sub.add_parser("node", help="run one ROS 2 node (camera, encoder, policy, goal, safety_gate, twin, recorder, learner, ...)",
+    p = sub.add_parser("node", help="run one ROS 2 node (camera, encoder, policy, goal, safety_gate, twin, "
+                                    "recorder, learner, ...)",
                        description="Run one of rigbot's ROS 2 nodes, as 'ros2 run rigbot_ros NAME_node' does after "
                                    "colcon build. Arguments after the name go to ROS, e.g. "
                                    "rigbot node safety_gate --ros-args -p limits_file:=limits.yaml "
