@@ -6,7 +6,8 @@ This process plays the camera (it publishes 640 x 480 rgb8 images on the realsen
 and listens to the arm's command topic. The encoder, goal, policy and safety gate run as separate processes, as
 ``ros2 launch`` starts them. Every command the policy sends carries the stamp of the image it was computed from and
 the gate passes it through, so latency = receive time - stamp. The policy runs at the camera rate (control_hz set
-to it) so it tries to act on every frame. At 90 Hz the check for a growing backlog compares the latency of the
+to it) so it tries to act on every frame. The goal is a goal image the twin renders for the policy's task (a
+trained VAE refuses images unlike its workspace; a refusal is reported with the goal node's reason). At 90 Hz the check for a growing backlog compares the latency of the
 first and last thirds of the run, and counts how many frames were acted on (the rest were dropped as stale, never
 queued). Results go to bench/results/ros_latency.json.
 """
@@ -49,6 +50,65 @@ def untrained_checkpoint(out: Path) -> Path:
     meta = {"task": "reach", "observation": "latent", "obs_dim": 16, "goal_dim": 16, "action_dim": 2,
             "max_linear_speed": 0.2, "control_hz": 10.0, "image_size": 48, "td3": config.to_dict(td3)}
     return save_policy(out, TD3(td3, 16, 16, 2), meta)
+
+
+def twin_goal_image(checkpoint: Path, seed: int = 0) -> np.ndarray:
+    """A goal the policy's VAE accepts: a goal image the twin renders for the policy's task, at its image size.
+
+    A trained VAE's goal check refuses images that look nothing like its workspace (a uniform grey one, say); an
+    untrained VAE records no held-out error, so its goal node checks nothing and takes this image as well."""
+    import rigbot.sim as sim
+    from rigbot import config
+    from rigbot.policy.weight_store import resolve_checkpoint
+
+    meta = config.read_yaml(resolve_checkpoint(checkpoint) / "policy.yaml")
+    env = sim.make(meta["task"], image_size=int(meta["image_size"]))
+    try:
+        env.reset(seed=seed)
+        return env.unwrapped.goal_image.copy()
+    finally:
+        env.close()
+
+
+class GoalRefused(RuntimeError):
+    """The goal node refused the bench's goal image (its message says why)."""
+
+
+def set_goal(probe, image: np.ndarray, timeout: float = 60.0) -> str:
+    """Publish ``image`` as the goal until the goal node gives its verdict on it (its status names the goal's
+    stamp); returns the goal node's status message, or raises GoalRefused with its reason."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from sensor_msgs.msg import Image
+
+    from rigbot_ros import conversions as conv
+    from rigbot_ros import topics
+    from rigbot_ros.goal_node import stamp_key
+
+    node, executor = probe
+    verdicts: list[dict] = []
+    pub = node.create_publisher(Image, topics.GOAL_SET, topics.EVENTS)
+    sub = node.create_subscription(DiagnosticStatus, topics.GOAL_STATUS,
+                                   lambda m: verdicts.append({kv.key: kv.value for kv in m.values} | {
+                                       "message": m.message}), topics.EVENTS)
+    msg = conv.rgb_to_image(image, time.time(), "camera_color_optical_frame")
+    key = stamp_key(msg.header.stamp)
+    try:
+        deadline, next_send = time.monotonic() + timeout, 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_send:  # again until the goal node is up and has heard it
+                pub.publish(msg)
+                next_send = time.monotonic() + 1.0
+            executor.spin_once(timeout_sec=0.05)
+            mine = [v for v in verdicts if v.get("goal_stamp") == key]
+            if mine and mine[-1].get("error"):
+                raise GoalRefused(f"the goal node refused the bench's goal image: {mine[-1]['error']}")
+            if mine:
+                return mine[-1]["message"]
+        raise RuntimeError(f"the goal node gave no verdict on the bench's goal image within {timeout:g} s (no "
+                           f"status on {topics.GOAL_STATUS} naming its stamp)")
+    finally:
+        node.destroy_publisher(pub)
+        node.destroy_subscription(sub)
 
 
 def start(name: str, logs: Path, **params) -> subprocess.Popen:
@@ -118,14 +178,11 @@ def main() -> int:
     args = ap.parse_args()
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import Image
-
-    from rigbot_ros import conversions as conv
-    from rigbot_ros import topics
 
     size = tuple(int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="rigbot_bench_ros_"))
     checkpoint = Path(args.checkpoint) if args.checkpoint else untrained_checkpoint(tmp / "policy")
+    goal = twin_goal_image(checkpoint)
     rclpy.init()
     node = rclpy.create_node("bench_camera")
     executor = SingleThreadedExecutor()
@@ -137,18 +194,19 @@ def main() -> int:
                  start("policy", tmp, checkpoint=checkpoint, autostart=True, control_hz=rate, max_age=0.2),
                  start("safety_gate", tmp, enforce_workspace=False, publish_hz=20.0)]
         try:
-            # a goal, so the policy acts; then wait until the graph answers
-            goal_pub = node.create_publisher(Image, topics.GOAL_SET, topics.EVENTS)
-            goal = conv.rgb_to_image(np.full((size[1], size[0], 3), 128, np.uint8), time.time(), "camera")
-            warm = measure((node, executor), rate, 0.0, size)  # noqa: F841  (creates nothing; keeps types warm)
+            # a goal the VAE accepts, so the policy acts (a refusal says so); then wait until the graph answers
+            try:
+                set_goal((node, executor), goal, timeout=120.0)
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}; logs in {tmp}") from None
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                goal_pub.publish(goal)
                 r = measure((node, executor), rate, 1.0, size)
                 if r["acted"] > 0:
                     break
             else:
-                raise RuntimeError(f"the graph never answered; logs in {tmp}")
+                raise RuntimeError(f"the goal was accepted, but no gated command answered a camera frame within "
+                                   f"120 s; logs in {tmp}")
             result = measure((node, executor), rate, args.seconds, size)
             results.append(result)
             print(f"{rate:4.0f} Hz: {result['acted']}/{result['frames']} frames acted on; latency p50 "
@@ -171,4 +229,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:  # a refused goal, a silent graph: said as such, not as a traceback
+        print(f"bench_ros_latency: error: {e}", file=sys.stderr)
+        sys.exit(1)

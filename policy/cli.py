@@ -5,13 +5,14 @@ import argparse
 import json
 from pathlib import Path
 
+from rigbot.config import ConfigError
 from rigbot.policy.pipeline import DEFAULTS
 
 
 def cmd_train(args) -> int:
     from rigbot import config
     from rigbot.policy.pipeline import train_pipeline
-    from rigbot.policy.rig import RIGConfig
+    from rigbot.policy.rig import RIGConfig, rig_config
 
     if args.agent == "hiql":
         return _train_offline(args)
@@ -19,12 +20,13 @@ def cmd_train(args) -> int:
         raise ValueError(f"--data and --updates are for the offline agent (hiql); {args.agent} collects its own data")
     overrides = {}
     if args.config:
-        overrides = config.to_dict(config.load(args.config, RIGConfig))
-        overrides.pop("task"), overrides.pop("env_steps")
+        preset = config.to_dict(rig_config(args.agent, task=args.task))
+        overrides = file_overrides(args.config, RIGConfig, preset, args.task)
+    env_steps = args.env_steps or overrides.pop("env_steps", None)  # the flag wins over the file
     if args.updates_per_step:
         overrides["updates_per_step"] = args.updates_per_step
     out = args.out or f"checkpoints/{args.task}" + ("" if args.agent == "rig" else f"_{args.agent}")
-    train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=args.env_steps, frames=args.frames,
+    train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=env_steps, frames=args.frames,
                    vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
                    rig_overrides=overrides, randomize=args.randomize)
     print(f"next: rigbot eval --checkpoint {out}")
@@ -43,13 +45,39 @@ def _train_offline(args) -> int:
                          "--updates (and learns the looks its --data shows: 'rigbot collect --randomize')")
     overrides = {}
     if args.config:
-        overrides = config.to_dict(config.load(args.config, OfflineConfig))
-        overrides.pop("task"), overrides.pop("updates")
+        overrides = file_overrides(args.config, OfflineConfig, config.to_dict(OfflineConfig(task=args.task)),
+                                   args.task)
+    updates = args.updates or overrides.pop("updates", None)  # the flag wins over the file
     out = args.out or f"checkpoints/{args.task}_hiql"
-    train_offline(args.task, out, args.data, seed=args.seed, updates=args.updates, vae_epochs=args.vae_epochs or 15,
+    train_offline(args.task, out, args.data, seed=args.seed, updates=updates, vae_epochs=args.vae_epochs or 15,
                   vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides)
     print(f"next: rigbot eval --checkpoint {out}")
     return 0
+
+
+def file_overrides(path: str, cls: type, preset: dict, task: str) -> dict:
+    """The keys a --config file states, checked on top of the agent's ``preset`` (a ``cls`` as a dict).
+
+    Only the stated keys: a fully-defaulted file would put every default back over the preset (and so train
+    --agent sac as TD3, oracle on latents, pixel-her with a latent reward). Errors name the file."""
+    from rigbot import config
+
+    stated = config.read_yaml(path)
+    stated = {} if stated is None else stated
+    if not isinstance(stated, dict):
+        raise ConfigError(f"{path}: expected a mapping of {cls.__name__} keys, got {type(stated).__name__}")
+    if stated.get("task", task) != task:
+        raise ConfigError(f"{path}: task: {stated['task']!r} here, but the run's task is {task!r} (--task); "
+                          "the task comes from --task: drop it from the file or pass --task "
+                          f"{stated['task']}")
+    merged = dict(preset)
+    for key, value in stated.items():  # nested mappings merge one level, as the presets do (rig_config)
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if nested else value
+    config.from_dict(cls, merged, source=str(path))  # every stated key and value, checked as the run will see it
+    stated = dict(stated)
+    stated.pop("task", None)
+    return stated
 
 
 def cmd_eval(args) -> int:

@@ -211,3 +211,65 @@ def test_killed_policy_means_zero_within_the_timeout(plumbing):
     held = g.hand()
     p.spin(0.5)
     np.testing.assert_allclose(g.hand(), held, atol=1e-3)
+
+
+def test_episode_manager_publishes_resumed_after_pause_and_resume(ros, plumbing_checkpoint, tmp_path):
+    """~/pause then ~/resume: the 'resumed' event reaches /rigbot/episode/status (it was once computed and
+    dropped). The node runs on topics of its own, so the plumbing graph of this module never hears it."""
+    from ros_helpers import NodeProcess
+
+    own = {t: f"/episode_test{t}" for t in (topics.EE_POSE, topics.LATENT, topics.POLICY_COMMAND, topics.GOAL_SET,
+                                              topics.GOAL_STATUS, topics.GATE_STATUS)}
+    node = NodeProcess("episode_manager", tmp_path, remaps=own, params={
+        "checkpoint": str(plumbing_checkpoint), "start_paused": False, "policy_node": "/episode_test_policy"})
+    probe = Probe("episode_probe")
+    events = probe.listen(DiagnosticStatus, topics.EPISODE_STATUS, topics.EVENTS)
+    kinds = lambda: [{kv.key: kv.value for kv in m.values}["event"] for _, m in events]  # noqa: E731
+    try:
+        node.wait_log("starting", 60, probe)
+        paused = probe.call(Trigger, "/episode_manager/pause", timeout=30)
+        assert paused.success, paused.message
+        probe.spin_until(lambda: "paused" in kinds(), 10, "the 'paused' event")
+        resumed = probe.call(Trigger, "/episode_manager/resume")
+        assert resumed.success and resumed.message == "resumed: resetting", resumed.message
+        probe.spin_until(lambda: "resumed" in kinds(), 10, f"the 'resumed' event (events: {kinds()})")
+        assert kinds() == ["paused", "resumed"]
+        assert "resumed: resetting" in node.log()
+    finally:
+        node.stop()
+        probe.close()
+
+
+@pytest.mark.parametrize("task", ["reach", "push"])
+def test_rigbot_sim_suggests_a_train_command_that_rigbot_accepts(task, tmp_path):
+    """The command `rigbot sim --checkpoint DIR` suggests for a folder without a policy parses as it reads, with
+    the real `rigbot` parser: the task and the folder it names (a space in it included)."""
+    import shlex
+
+    from rigbot.cli import build_parser
+    from rigbot.policy.cli import cmd_train
+    from rigbot_ros.embedded import ensure_checkpoint
+
+    missing = tmp_path / "no policy"
+    with pytest.raises(FileNotFoundError) as e:
+        ensure_checkpoint(task, missing, seed=0)
+    suggested = str(e.value).split("train one with: ")[-1]
+    words = shlex.split(suggested)
+    assert words[:2] == ["rigbot", "train"], suggested
+    args = build_parser().parse_args(words[1:])  # a wrong suggestion exits here (argparse: status 2)
+    assert args.func is cmd_train and args.task == task and args.out == str(missing), suggested
+
+
+def test_the_ros_latency_bench_reports_a_refused_goal_and_sends_one_the_vae_accepts(plumbing, plumbing_checkpoint):
+    """Against the real goal node (its VAE briefly trained, so its goal check is on): a goal unlike the workspace is
+    reported as a refusal with the goal node's reason, not as a graph that never answered (as the bench's grey goal
+    once was, on a trained VAE: test_training.py); the bench's own goal, a rendered twin goal image, is accepted.
+    The refused goal is black: this barely trained VAE draws about the mean image, which grey is close to."""
+    from test_training import bench_module
+
+    bench = bench_module("bench_ros_latency")
+    probe = (plumbing.probe.node, plumbing.probe.executor)
+    with pytest.raises(bench.GoalRefused, match="refused the bench's goal image: .*does not look like the workspace"):
+        bench.set_goal(probe, np.zeros((480, 640, 3), np.uint8), timeout=30)
+    accepted = bench.set_goal(probe, bench.twin_goal_image(plumbing_checkpoint), timeout=30)
+    assert "refused" not in accepted, accepted

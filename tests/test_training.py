@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import yaml
 
 from rigbot.policy.checkpoint import load_policy
@@ -41,6 +42,32 @@ def test_eval_cli_reports_and_writes_its_files(trained_reach_policy, tmp_path):
         assert (out / name).stat().st_size > 1000 or name == "curve.csv"
     policy = load_policy(trained_reach_policy)
     assert policy.encoder is not None and policy.action_dim == 2
+
+
+def bench_module(name: str):
+    """A script of bench/ as a module (bench/ is no package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ros_latency_bench_gives_a_goal_a_trained_vae_accepts(trained_reach_policy):
+    """bench_ros_latency.py --checkpoint TRAINED once sent a uniform grey goal, which the goal node's check
+    refuses, and then reported that the graph never answered. Its goal now passes the goal node's own check."""
+    from rigbot.perception.goal_images import heldout_error, make_goal
+
+    policy = load_policy(trained_reach_policy)
+    reference = heldout_error(trained_reach_policy / "vae")
+    assert reference is not None  # a trained VAE: the check is on
+    goal = make_goal(bench_module("bench_ros_latency").twin_goal_image(trained_reach_policy), policy.encoder,
+                     reference, max_error_ratio=5.0)  # the goal node's default ratio
+    assert goal.reconstruction_error <= 5.0 * reference
+    # (measured on a policy trained like this one: the twin goal about 1 x the held-out error, the grey one 6.4 x)
 
 
 def _train_cmd(out, cfg_path, steps, resume=False):
@@ -86,3 +113,49 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert steps[-1] == saved + 100 and steps == sorted(steps)
     assert np.isfinite(curve[-1]["hand_distance_mean"])
     assert len(list((out / "training").glob("step_*"))) == 1  # older states are cleaned up
+
+
+# What each agent's preset (rigbot.policy.rig.AGENTS) makes of a run: its learner, what it sees, its reward.
+PRESETS = {"sac": ("sac", "latent", "squared_goal_distance"),
+           "oracle": ("td3", "state", "goal_distance"),
+           "pixel-her": ("td3", "latent", "pixel_distance")}
+
+
+@pytest.mark.filterwarnings("ignore:the VAE's held-out error")  # one epoch on 64 frames: not meant to learn
+@pytest.mark.parametrize("agent", list(PRESETS))
+def test_a_config_file_changes_only_its_own_keys_on_top_of_the_agents_preset(agent, tmp_path):
+    """A --config file states a few keys; the agent's preset keeps the rest (a fully-defaulted file once turned
+    --agent sac into TD3, oracle into a latent agent and pixel-her into a latent-distance one)."""
+    from rigbot.cli import main
+
+    learner = PRESETS[agent][0]
+    cfg_path = tmp_path / "f.yaml"
+    cfg_path.write_text(yaml.safe_dump({"random_steps": 20, "updates_per_step": 1, "eval_every": 60,
+                                        "eval_episodes": 1, "checkpoint_every": 60,
+                                        learner: {"hidden": [16, 16]}}))
+    out = tmp_path / "run"
+    assert main(["train", "--agent", agent, "--config", str(cfg_path), "--out", str(out), "--frames", "64",
+                 "--vae-epochs", "1", "--env-steps", "60", "--quiet"]) == 0
+    meta = yaml.safe_load((out / "policy.yaml").read_text())
+    trained = meta["training"]["config"]
+    assert (meta["learner"], meta["observation"], trained["relabel"]["reward"]) == PRESETS[agent]
+    assert trained["random_steps"] == 20 and meta[learner]["hidden"] == [16, 16]  # and the file's keys hold
+    assert trained["env_steps"] == 60
+
+
+@pytest.mark.parametrize("stated, problem", [
+    ({"relabel": {"prior": 0.5}}, "relabel"),  # pixel-her's reward has no imagined goals
+    ({"task": "push"}, "task"),  # the run is --task reach: never silently ignored
+    ({"random_steps": float("nan")}, "random_steps"),
+    ([1, 2], "mapping")])
+def test_a_bad_config_file_is_refused_naming_the_file_before_anything_is_written(stated, problem, tmp_path, capsys):
+    from rigbot.cli import main
+
+    cfg_path = tmp_path / "f.yaml"
+    cfg_path.write_text(yaml.safe_dump(stated))
+    out = tmp_path / "run"
+    assert main(["train", "--agent", "pixel-her", "--task", "reach", "--config", str(cfg_path), "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg_path) in err and problem in err, err
+    assert not out.exists()

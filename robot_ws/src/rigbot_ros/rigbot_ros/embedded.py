@@ -5,6 +5,7 @@ They are the node classes ``ros2 launch`` starts in separate processes, talking 
 """
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ def ensure_checkpoint(task: str, checkpoint: str | Path | None, seed: int) -> Pa
     if (path / "policy.yaml").is_file():
         return path
     if checkpoint:
-        raise FileNotFoundError(f"{path}: no trained policy here (policy.yaml missing); train one with "
-                                f"'rigbot train {task} --out {path}', or leave out --checkpoint")
+        # the command last, as a shell reads it (a quoted path), so it can be pasted as it stands
+        train = shlex.join(["rigbot", "train", "--task", task, "--out", str(path)])
+        raise FileNotFoundError(f"{path}: no trained policy here (policy.yaml missing); leave out --checkpoint, "
+                                f"or train one with: {train}")
     from rigbot.policy.pipeline import train_pipeline
 
     print(f"no trained checkpoint in {path}: training one first (exploration frames, VAE, then RIG; this takes "

@@ -159,8 +159,8 @@ class EpisodeManagerNode(Node):
         return response
 
     def on_resume(self, request, response):
-        self.manager.resume("paused by ~/pause")
-        events = self.manager.resume("waiting for ~/resume")
+        # both reasons ~/resume lifts; whichever call lifts the last pause returns the 'resumed' event: keep both
+        events = self.manager.resume("paused by ~/pause") + self.manager.resume("waiting for ~/resume")
         self.report(events)
         waiting = sorted(self.manager.pause_reasons)
         response.success = not waiting
