@@ -149,7 +149,21 @@ def cmd_doctor(args) -> int:
     def version(module):
         return lambda: getattr(importlib.import_module(module), "__version__", "installed")
 
+    def locked_versions():
+        from rigbot.lock import compare, lock_path, read_lock
+
+        path = lock_path()
+        if path is None:
+            return "no requirements.lock beside this install (a package install): versions not compared"
+        mismatched, missing = compare(read_lock(path))
+        if mismatched or missing:
+            raise RuntimeError(f"{len(mismatched) + len(missing)} package(s) differ from {path} (run ./install.sh "
+                               "to install the locked versions):\n        " + "\n        ".join(
+                                   mismatched + [f"{name}: not installed" for name in missing]))
+        return f"every package matches {path.name} ({len(read_lock(path))} exact versions)"
+
     print("rigbot doctor")
+    check("locked versions", locked_versions)
     check("rendering", rendering)  # first: it must choose the OpenGL backend before anything imports mujoco
     check("mujoco", version("mujoco"))
     check("torch", version("torch"))

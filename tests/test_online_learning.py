@@ -199,16 +199,60 @@ def ros():
     rclpy.shutdown()
 
 
+def stamp_of(msg) -> float:
+    return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+
+
 def gaps(commands, start, end):
     """The longest pause in the policy's acting among the commands received between start and end, measured on
     their stamps (the camera frames they answer), so a probe process that the machine's load slows down does not
     count its own delays."""
-    inside = sorted(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for t, m in commands if start <= t <= end)
+    inside = sorted(stamp_of(m) for t, m in commands if start <= t <= end)
     return np.diff(inside).max() if len(inside) > 1 else np.inf
+
+
+def active_intervals(policy_log: str) -> list[tuple[float, float]]:
+    """(activated, deactivated) wall times from the policy node's log: when it was in charge."""
+    intervals, since = [], None
+    for line in policy_log.splitlines():
+        if "]: active: sending commands" in line or "]: inactive:" in line:
+            t = float(line.split("] [", 1)[1].split("]", 1)[0])
+            if "]: active" in line:
+                since = t
+            elif since is not None:
+                intervals, since = intervals + [(since, t)], None
+    return intervals + ([(since, np.inf)] if since is not None else [])
+
+
+def missed_ticks(latents, commands, intervals, windows, on_time: float = 0.1) -> tuple[int, list[float]]:
+    """Control ticks the policy node missed: camera frames whose latent reached this probe within ``on_time`` of
+    the frame's stamp (so it was fresh when the policy got it too, with time to spare before ``max_age``), while
+    the policy was in charge, inside one of ``windows`` (wall times), that no command answers (commands carry the
+    stamp of the frame they were computed from). Counting frames by stamp, not timing the stream, keeps this
+    independent of how the machine's load delays the upstream nodes and this probe."""
+    answered = {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in commands}
+    due_in_windows, missed = 0, []
+    for received, msg in latents:
+        stamp = stamp_of(msg)
+        due = received - stamp <= on_time and any(a + 0.1 <= stamp <= b - 0.3 for a, b in intervals)
+        if due and any(a <= stamp <= b for a, b in windows):
+            due_in_windows += 1
+            if msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec not in answered:
+                missed.append(stamp)
+    return due_in_windows, missed
+
+
+def cpu_hogs(n: int = 2) -> list:
+    """``n`` busy processes beside the test: the loaded machine the control loop must keep up on."""
+    import subprocess
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
 def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, tmp_path):
     from geometry_msgs.msg import TwistStamped
+    from sensor_msgs.msg import Image
     from std_msgs.msg import String, UInt32
     from std_srvs.srv import Trigger
 
@@ -233,10 +277,14 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
     }
     probe = Probe("learning_probe")
     commands = probe.listen(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
+    latents = []  # (wall time received, message): the policy's input, on the same clock as the stamps
+    probe.node.create_subscription(Image, topics.LATENT, lambda m: latents.append((time.time(), m)), topics.SENSOR)
+    wall = time.time() - time.monotonic()  # monotonic receive times to wall times
     in_use = probe.listen(UInt32, topics.POLICY_WEIGHTS_VERSION, topics.LATCHED)
     gate = probe.listen(String, topics.GATE_STATUS, topics.EVENTS)
     announce = probe.node.create_publisher(UInt32, topics.LEARNER_VERSION, topics.LATCHED)
     start = time.monotonic()
+    hogs = cpu_hogs(2)
     try:
         probe.spin_until(lambda: len(in_use) >= 3 and in_use[-1][1].data >= 3, 75,
                          "the policy node running weights version 3 or later (two live swaps)")
@@ -286,8 +334,12 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
               f"{len(commands)} commands; gate stale-command events in those windows: {len(stale)}; "
               f"{swapped_while_active} swaps while the policy was in charge; largest gap over the whole run "
               f"(resets and episode changes included) {whole * 1000:.0f} ms; whole run {time.monotonic() - start:.1f} s")
-        assert worst < timeout, f"the command stream paused {worst * 1000:.0f} ms around a swap"
-        assert not stale, "the gate saw the commands go stale around a swap"
+        due, missed = missed_ticks(latents, commands, active_intervals(log),
+                                   [(a + wall, b + wall) for a, b in windows])
+        print(f"control ticks missed around swaps, rollback and refusals (frames fresh on arrival, policy in "
+              f"charge; two CPU hogs running): {len(missed)} of {due}")
+        assert due >= 5, f"only {due} frames fell in the windows around swaps while the policy was in charge"
+        assert not missed, f"the policy missed {len(missed)} control ticks around a swap: frames {missed}"
         assert swapped_while_active >= 1, "no swap happened while the policy was commanding"
         assert "SHA-256 differs" in log and "td3.hidden" in log
         assert [v for _, v in swaps] == sorted(v for _, v in swaps)
@@ -311,6 +363,9 @@ def test_learning_loop_swaps_weights_live_without_a_gap(ros, reach_checkpoint, t
         recording_to_frames(tmp_path / "recording", tmp_path / "frames")
         assert small_learner(store).add_frames(tmp_path / "frames") >= 20
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         for name in reversed(list(nodes)):
             nodes[name].stop(signal.SIGTERM)
         probe.close()
