@@ -111,18 +111,24 @@ def test_vae_shapes(size):
 
 def test_vae_learns_to_reconstruct_held_out_twin_images(reach_frames, tmp_path):
     images = reach_frames["images"]
-    # ~600 updates: past the plateau where the decoder draws only the average scene
-    history = train_vae(images[:1000], tmp_path, VAEConfig(beta=0.5), epochs=20, batch_size=32, progress=False)
+    # The bounds come from the measured spread (held-out MSE / the mean image's MSE, and the rank correlation),
+    # over training seeds 0-2 and two datasets (collection seeds 0, 1), with opencv 5.1 / mujoco 4.0.1 / numpy
+    # 2.4 and with opencv 5.0 / mujoco 4.0.0 / numpy 2.3 (identical figures):
+    # - batch 32 (about 600 updates), as this test once used: MSE ratio 0.67 to 1.00, rho 0.42 to 0.88; a seed may
+    #   still sit on the plateau where the decoder draws only the average scene (ratio 1), so no bound holds.
+    # - batch 16 (about 1,100 updates, the same images seen): MSE ratio 0.37 to 0.41, rho 0.80 to 0.93.
+    # So: ratio < 0.55 (a margin of a third over the worst seed; a VAE on the plateau scores ~1.0) and rho > 0.6
+    # (the transposed-convolution decoder, which orders distances poorly, measured 0.39 here).
+    history = train_vae(images[:1000], tmp_path, VAEConfig(beta=0.5), epochs=20, batch_size=16, progress=False)
     held_out = images[1000:]
     mean_image = images[:1000].astype(np.float64).mean(0) / 255
     baseline = float(((held_out / 255 - mean_image) ** 2).mean())  # predicting the average image
     encoder = load_checkpoint(tmp_path)
     mse = evaluate(encoder.vae, held_out)
-    assert mse < 0.7 * baseline, (mse, baseline)
+    assert mse < 0.55 * baseline, (mse, baseline)
     assert history["val_mse"][-1] < history["val_mse"][0]
     assert (tmp_path / "vae_grid.png").is_file()
-    # RIG's reward is latent distance: it must order held-out scenes as the hand's distance does. Measured on
-    # these frames: 0.80 with the spatial broadcast decoder, 0.39 with the transposed-convolution one.
+    # RIG's reward is latent distance: it must order held-out scenes as the hand's distance does.
     rho = distance_rank_correlation(encoder.encode(held_out), reach_frames["observations"][1000:, :3])
     assert rho > 0.6, rho
 
