@@ -17,10 +17,12 @@ import cv2
 import numpy as np
 import yaml
 
-from rigbot.config import ConfigError, read_yaml
+from rigbot.config import ConfigError, read_yaml, short_repr
 from rigbot.files import atomic_write_text
 
 DISTORTION_MODELS = {"plumb_bob": (4, 5), "rational_polynomial": (8, 8)}  # name: (fewest, most) coefficients
+MAX_IMAGE_SIDE_PX = 16384  # wider than any camera rigbot reads (8K is 7680); bounds what a file may claim
+_MAX_MATRIX_SIDE = 16      # camera_info matrices are 3 x 3, 3 x 4 and 1 x 4..14
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def load_camera_info(path: str | Path) -> CameraIntrinsics:
     """Read a camera_info YAML (rigbot's or ROS camera_calibration's); ConfigError naming the file and key."""
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a camera_info mapping (image_width, camera_matrix, ...), got {data!r}")
+        raise ConfigError(f"{path}: expected a camera_info mapping (image_width, camera_matrix, ...), got "
+                          f"{short_repr(data)}")
 
     def need(key: str):
         if key not in data:
@@ -163,10 +166,18 @@ def load_camera_info(path: str | Path) -> CameraIntrinsics:
         m = need(key)
         if not isinstance(m, dict) or not {"rows", "cols", "data"} <= set(m):
             raise ConfigError(f"{path}: {key}: expected a mapping with rows, cols and data")
+        for side in ("rows", "cols"):  # checked before they size anything
+            n = m[side]
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_MATRIX_SIDE:
+                raise ConfigError(f"{path}: {key}.{side}: expected a whole number from 1 to {_MAX_MATRIX_SIDE}, got "
+                                  f"{short_repr(n)}")
+        if not isinstance(m["data"], list) or len(m["data"]) > _MAX_MATRIX_SIDE ** 2:
+            raise ConfigError(f"{path}: {key}.data: expected a list of rows x cols numbers, got "
+                              f"{short_repr(m['data'])}")
         try:
             values = np.asarray(m["data"], dtype=float)
         except (TypeError, ValueError):
-            raise ConfigError(f"{path}: {key}.data: expected a list of numbers, got {m['data']!r}") from None
+            raise ConfigError(f"{path}: {key}.data: expected a list of numbers, got {short_repr(m['data'])}") from None
         if values.size != m["rows"] * m["cols"] or (shape and (m["rows"], m["cols"]) != shape):
             raise ConfigError(f"{path}: {key}: expected {shape or (m['rows'], m['cols'])} = rows x cols numbers, got "
                               f"rows {m['rows']}, cols {m['cols']} and {values.size} numbers")
@@ -175,8 +186,13 @@ def load_camera_info(path: str | Path) -> CameraIntrinsics:
         return values.reshape(m["rows"], m["cols"])
 
     for key in ("image_width", "image_height"):
-        if not isinstance(need(key), int) or isinstance(data[key], bool):
-            raise ConfigError(f"{path}: {key}: expected a whole number of pixels, got {data[key]!r}")
+        n = need(key)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_IMAGE_SIDE_PX:
+            raise ConfigError(f"{path}: {key}: expected a whole number of pixels from 1 to {MAX_IMAGE_SIDE_PX}, got "
+                              f"{short_repr(n)}")
+    for key in ("camera_name", "distortion_model"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{path}: {key}: expected a string, got {short_repr(data[key])}")
     K = matrix("camera_matrix", (3, 3))
     D = matrix("distortion_coefficients", None).reshape(-1)
     R = matrix("rectification_matrix", (3, 3)) if "rectification_matrix" in data else np.eye(3)
@@ -185,6 +201,6 @@ def load_camera_info(path: str | Path) -> CameraIntrinsics:
                           "rigbot expects a monocular calibration")
     try:
         return CameraIntrinsics(data["image_width"], data["image_height"], K, D,
-                                str(data.get("camera_name", "camera")), str(need("distortion_model")))
+                                data.get("camera_name", "camera"), need("distortion_model"))
     except ValueError as e:
         raise ConfigError(f"{path}: {e}") from None

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rigbot.config import nonnegative_float, positive_float, positive_int
+
 EPILOG = """a calibration, in order (a deployment file collects the results; see the README):
   rigbot calibrate board --chessboard 9x6 --square 0.025 --out board.png          print it, measure a square
   rigbot calibrate capture --camera realsense --chessboard 9x6 --square 0.025 --out calib/intrinsics
@@ -24,8 +26,9 @@ def _add_board_args(p: argparse.ArgumentParser) -> None:
     kind.add_argument("--chessboard", metavar="CxR", help="a chessboard by its inner corners, e.g. 9x6 (one odd and one "
                                                           "even count makes its origin unambiguous)")
     kind.add_argument("--charuco", metavar="CxR", help="a ChArUco board by its squares, e.g. 7x5")
-    g.add_argument("--square", type=float, required=True, metavar="M", help="side of one square in metres, as printed")
-    g.add_argument("--marker", type=float, metavar="M", help="ChArUco only: side of one marker in metres")
+    g.add_argument("--square", type=positive_float, required=True, metavar="M",
+                   help="side of one square in metres, as printed")
+    g.add_argument("--marker", type=positive_float, metavar="M", help="ChArUco only: side of one marker in metres")
     g.add_argument("--dictionary", default="DICT_5X5_100", help="ChArUco only: ArUco dictionary (default DICT_5X5_100)")
 
 
@@ -61,7 +64,7 @@ def _triple(text: str) -> tuple[float, float, float]:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3:
+    if len(values) != 3 or not all(np.isfinite(values)):
         raise argparse.ArgumentTypeError(f"expected x,y,z in metres, got {text!r}")
     return values
 
@@ -279,7 +282,7 @@ def register(subparsers) -> None:
                        description="Write a chessboard or ChArUco board as a PNG to print at 100 %% scale.")
     _add_board_args(s)
     s.add_argument("--out", default="board.png", help="PNG file (default board.png)")
-    s.add_argument("--dpi", type=int, default=300, help="printer resolution, dots per inch (default 300)")
+    s.add_argument("--dpi", type=positive_int, default=300, help="printer resolution, dots per inch (default 300)")
     s.set_defaults(func=cmd_board)
 
     s = sub.add_parser("capture", help="save camera frames that show the board",
@@ -288,10 +291,10 @@ def register(subparsers) -> None:
     s.add_argument("--camera", required=True, metavar="SPEC",
                    help="realsense, realsense:SERIAL, opencv:0, opencv:VIDEO, opencv:FOLDER (see 'rigbot cameras list')")
     s.add_argument("--out", required=True, metavar="DIR", help="folder for the images (appended to)")
-    s.add_argument("--count", type=int, default=20, help="images to save (default 20)")
-    s.add_argument("--min-move", type=float, default=30.0, metavar="PX",
+    s.add_argument("--count", type=positive_int, default=20, help="images to save (default 20)")
+    s.add_argument("--min-move", type=positive_float, default=30.0, metavar="PX",
                    help="mean corner movement since the last saved image, pixels (default 30)")
-    s.add_argument("--max-frames", type=int, metavar="N", help="stop after reading this many frames")
+    s.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after reading this many frames")
     _add_board_args(s)
     s.set_defaults(func=cmd_capture)
 
@@ -305,8 +308,9 @@ def register(subparsers) -> None:
     s.add_argument("--out", default="camera_info.yaml", help="camera_info YAML to write (default camera_info.yaml)")
     s.add_argument("--camera-name", default="camera", help="camera_name in the YAML (default camera)")
     s.add_argument("--deployment", metavar="YAML", help="deployment file to record the camera_info path in")
-    s.add_argument("--max-rms", type=float, default=1.0, metavar="PX", help="refuse a fit worse than this (default 1)")
-    s.add_argument("--min-views", type=int, default=6, help="usable images needed (default 6)")
+    s.add_argument("--max-rms", type=positive_float, default=1.0, metavar="PX",
+                   help="refuse a fit worse than this (default 1)")
+    s.add_argument("--min-views", type=positive_int, default=6, help="usable images needed (default 6)")
     s.add_argument("--k3", action="store_true", help="also fit the third radial coefficient (fixed at 0 by default)")
     s.add_argument("--rational", action="store_true", help="8-coefficient rational model, for wide-angle lenses")
     s.set_defaults(func=cmd_intrinsics)
@@ -321,9 +325,11 @@ def register(subparsers) -> None:
     s.add_argument("--camera-info", metavar="YAML", help="intrinsics (default: the one the deployment names)")
     s.add_argument("--deployment", metavar="YAML", help="deployment file to record the camera pose in")
     s.add_argument("--out", metavar="YAML", help="also write the result with its residuals here")
-    s.add_argument("--min-views", type=int, default=5, help="usable views needed (default 5)")
-    s.add_argument("--max-residual-mm", type=float, default=10.0, help="refuse if a view is off by more (default 10)")
-    s.add_argument("--max-residual-deg", type=float, default=1.0, help="refuse if a view is off by more (default 1)")
+    s.add_argument("--min-views", type=positive_int, default=5, help="usable views needed (default 5)")
+    s.add_argument("--max-residual-mm", type=positive_float, default=10.0,
+                   help="refuse if a view is off by more (default 10)")
+    s.add_argument("--max-residual-deg", type=positive_float, default=1.0,
+                   help="refuse if a view is off by more (default 1)")
     s.set_defaults(func=cmd_handeye)
 
     s = sub.add_parser("workspace", help="workspace box, speed limits and image region into the deployment file",
@@ -333,10 +339,10 @@ def register(subparsers) -> None:
                                    "of interest (auto: the square around the workspace as the camera sees it).")
     s.add_argument("--deployment", required=True, metavar="YAML", help="deployment file to update (created if missing)")
     s.add_argument("--poses", metavar="FILE", help="recorded hand positions, metres in the base frame")
-    s.add_argument("--margin", type=float, default=0.01, metavar="M",
+    s.add_argument("--margin", type=nonnegative_float, default=0.01, metavar="M",
                    help="keep the box this far inside the recorded positions, metres (default 0.01)")
-    s.add_argument("--max-linear-speed", type=float, metavar="M/S", help="hand speed limit per axis")
-    s.add_argument("--max-angular-speed", type=float, metavar="RAD/S", help="hand turn rate limit per axis")
+    s.add_argument("--max-linear-speed", type=positive_float, metavar="M/S", help="hand speed limit per axis")
+    s.add_argument("--max-angular-speed", type=positive_float, metavar="RAD/S", help="hand turn rate limit per axis")
     s.add_argument("--roi", metavar="auto|X,Y,W,H", help="image region of interest, raw pixels; auto: around the "
                                                          "workspace (needs intrinsics and hand-eye)")
     s.set_defaults(func=cmd_workspace)
@@ -352,5 +358,6 @@ def register(subparsers) -> None:
     src.add_argument("--frame", metavar="IMAGE", help="a camera frame to compare with")
     src.add_argument("--camera", metavar="SPEC", help="read one frame from this camera to compare with")
     s.add_argument("--hand", type=_triple, metavar="X,Y,Z", help="where the real hand is (default: the twin's home)")
-    s.add_argument("--size", type=int, default=256, help="side of the compared images, 16 to 256 pixels (default 256)")
+    s.add_argument("--size", type=positive_int, default=256,
+                   help="side of the compared images, 16 to 256 pixels (default 256)")
     s.set_defaults(func=cmd_align)

@@ -10,6 +10,7 @@ keys and leaves the rest. This module needs neither ROS nor MuJoCo, so any node 
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -22,13 +23,21 @@ from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.calibration.transforms import matrix_to_quaternion, quaternion_to_matrix, transform
 
+# A table-top arm's box lies within a few metres of its base (sim/robot.py bounds robot descriptions the same way);
+# the robot description then bounds each deployment more tightly (``check_against_robot``).
+MAX_COORDINATE_M = 3.0
+MAX_CAMERA_DISTANCE_M = 10.0
+MAX_IMAGE_SIDE_PX = 16384  # camera_info.MAX_IMAGE_SIDE_PX (not imported: that module loads OpenCV)
+DEFAULT_ROBOT_SPEED = 0.2  # RobotConfig.max_linear_speed's default (sim/robot.py), for robot YAMLs that omit it
+_COORDINATE = (-MAX_COORDINATE_M, MAX_COORDINATE_M)
+
 
 @dataclass
 class Box:
     """An axis-aligned box of hand positions, metres, in the robot's base frame."""
 
-    low: tuple[float, float, float] = field(metadata=spec("lowest x, y, z the hand may reach"))
-    high: tuple[float, float, float] = field(metadata=spec("highest x, y, z the hand may reach"))
+    low: tuple[float, float, float] = field(metadata=spec("lowest x, y, z the hand may reach", range=_COORDINATE))
+    high: tuple[float, float, float] = field(metadata=spec("highest x, y, z the hand may reach", range=_COORDINATE))
 
     def __post_init__(self):
         for axis, lo, hi in zip("xyz", self.low, self.high):
@@ -50,7 +59,8 @@ class Box:
 class CameraPose:
     """The camera's optical frame (x right, y down, z forward) in the robot's base frame."""
 
-    position: tuple[float, float, float] = field(metadata=spec("metres"))
+    position: tuple[float, float, float] = field(metadata=spec(
+        "metres", range=(-MAX_CAMERA_DISTANCE_M, MAX_CAMERA_DISTANCE_M)))
     orientation: tuple[float, float, float, float] = field(metadata=spec("unit quaternion x, y, z, w (ROS order)"))
 
     def __post_init__(self):
@@ -84,7 +94,8 @@ class DeploymentConfig:
     camera_pose: Optional[CameraPose] = field(default=None, metadata=spec(
         "camera optical frame in the base frame, from 'rigbot calibrate handeye'"))
     roi: Optional[tuple[int, int, int, int]] = field(default=None, metadata=spec(
-        "image region of interest x, y, width, height in raw camera pixels; null: the centred square"))
+        "image region of interest x, y, width, height in raw camera pixels; null: the centred square",
+        range=(0, MAX_IMAGE_SIDE_PX)))
     source: str = field(default="", init=False, repr=False)
 
     def __post_init__(self):
@@ -117,14 +128,96 @@ HEADER = """\
 """
 
 
-def load_deployment(path: str | Path) -> DeploymentConfig:
-    cfg = config.load(path, DeploymentConfig)
-    cfg.source = str(path)
+def default_robot_yaml() -> Path:
+    """The built-in arm's robot YAML, found without importing rigbot.sim (which loads MuJoCo and probes OpenGL)."""
+    sim = importlib.util.find_spec("rigbot.sim")
+    return Path(sim.submodule_search_locations[0]) / "robots" / "tabletop_arm.yaml"
+
+
+def robot_yaml_of(robot: str | None, deployment_file: str | Path | None) -> Path:
+    """The robot description a deployment names (relative to the deployment file), or the built-in arm's."""
+    if robot is None:
+        return default_robot_yaml()
+    p = Path(robot)
+    return p if p.is_absolute() or deployment_file is None else Path(deployment_file).parent / p
+
+
+def robot_bounds(robot_yaml: str | Path) -> tuple[Box, float]:
+    """(workspace box, max linear speed) of a robot description: the most any deployment of it may allow.
+
+    Only these keys are read (as the safety gate reads them), so this needs neither MuJoCo nor the MJCF."""
+    raw = config.read_yaml(robot_yaml)
+    if not isinstance(raw, dict) or not isinstance(raw.get("workspace"), dict):
+        raise ConfigError(f"{robot_yaml}: workspace: expected a mapping with 'low' and 'high' (x, y, z in m)")
+    box = config.from_dict(Box, raw["workspace"], source=str(robot_yaml), prefix="workspace.")
+    speed = config.from_dict(_RobotSpeed, {k: raw[k] for k in ("max_linear_speed",) if k in raw},
+                             source=str(robot_yaml)).max_linear_speed
+    return box, speed
+
+
+@dataclass
+class _RobotSpeed:
+    max_linear_speed: float = field(default=DEFAULT_ROBOT_SPEED, metadata=spec("m/s per axis", range=(1e-3, 2.0)))
+
+
+def check_against_robot(low, high, max_linear_speed: float, robot: str | None, deployment_file: str | Path) -> None:
+    """A deployment's physical bounds must lie within its robot's description: the hand box inside the robot's
+    workspace, the speed limit no higher than the robot's. ConfigError naming the file, the bound and the robot.
+
+    Corners recorded at +-4.9 m, or 0.5 m below the base, were otherwise written as the safety gate's box."""
+    if robot is not None and not isinstance(robot, str):
+        raise ConfigError(f"{deployment_file}: robot: expected a path to a robot YAML, got {config.short_repr(robot)}")
+    robot_yaml = robot_yaml_of(robot, deployment_file)
+    try:
+        box, speed = robot_bounds(robot_yaml)
+    except ConfigError as e:  # the robot file names itself; say which deployment key led there
+        raise ConfigError(f"{deployment_file}: robot: {e}") from None
+    tol = 1e-9
+    for i, axis in enumerate("xyz"):
+        if not low[i] >= box.low[i] - tol:
+            raise ConfigError(f"{deployment_file}: workspace.low[{i}]: {low[i]:g} m is below the robot's workspace "
+                              f"(low {axis} {box.low[i]:g} m in {robot_yaml}); the box must lie inside the robot's")
+        if not high[i] <= box.high[i] + tol:
+            raise ConfigError(f"{deployment_file}: workspace.high[{i}]: {high[i]:g} m is above the robot's workspace "
+                              f"(high {axis} {box.high[i]:g} m in {robot_yaml}); the box must lie inside the robot's")
+    if not max_linear_speed <= speed + tol:
+        raise ConfigError(f"{deployment_file}: max_linear_speed: {max_linear_speed:g} m/s is above the robot's "
+                          f"{speed:g} m/s (max_linear_speed in {robot_yaml})")
+
+
+def _check(cfg: DeploymentConfig, path: str | Path, saving: bool = False) -> None:
+    """What one file cannot say alone: the bounds against the robot, the roi against the calibrated image.
+
+    ``saving``: a camera_info file that does not exist yet (named before it is written) skips the roi check; the
+    file is then refused when it is loaded, as before."""
+    check_against_robot(cfg.workspace.low, cfg.workspace.high, cfg.max_linear_speed, cfg.robot, path)
     if cfg.roi is not None and cfg.camera_info is not None:
-        cam = cfg.load_camera_info()
+        info = Path(cfg.camera_info)
+        cam_file = info if info.is_absolute() else Path(path).parent / info
+        if saving and not cam_file.exists():
+            return
+        from rigbot.calibration.camera_info import load_camera_info  # imports cv2: only when needed
+
+        try:
+            cam = load_camera_info(cam_file)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: camera_info: {e}") from None
         x, y, w, h = cfg.roi
         if x + w > cam.width or y + h > cam.height:
-            raise ConfigError(f"{path}: roi: {list(cfg.roi)} does not fit the calibrated {cam.width} x {cam.height} image")
+            raise ConfigError(f"{path}: roi: {list(cfg.roi)} does not fit the calibrated {cam.width} x {cam.height} "
+                              f"image ({cam_file}): it must lie inside it")
+
+
+def _read(path: str | Path) -> DeploymentConfig:
+    cfg = config.load(path, DeploymentConfig)
+    cfg.source = str(path)
+    return cfg
+
+
+def load_deployment(path: str | Path) -> DeploymentConfig:
+    """The deployment file, with its bounds checked against its robot and its roi against its camera."""
+    cfg = _read(path)
+    _check(cfg, path)
     return cfg
 
 
@@ -133,13 +226,17 @@ def save_deployment(cfg: DeploymentConfig, path: str | Path) -> Path:
                                           if not line.strip().startswith("source"))
     text += yaml.safe_dump(config.to_dict(cfg), sort_keys=False, default_flow_style=None)
     config.validate(cfg, source=str(path))
+    _check(cfg, path, saving=True)
     return atomic_write_text(path, text)
 
 
 def update_deployment(path: str | Path, **changes) -> DeploymentConfig:
-    """Load the file (or start from defaults if it does not exist), change the keys given, validate, write it back."""
+    """Load the file (or start from defaults if it does not exist), change the keys given, validate, write it back.
+
+    The file as it stands need not pass the cross-checks (a box recorded before they existed): what is written must.
+    """
     path = Path(path)
-    cfg = load_deployment(path) if path.exists() else DeploymentConfig()
+    cfg = _read(path) if path.exists() else DeploymentConfig()
     data = config.to_dict(cfg)
     data.update(config.to_dict(changes))
     new = config.from_dict(DeploymentConfig, data, source=str(path))

@@ -11,6 +11,7 @@ degrees and pixels. A result whose residuals are too large is refused, with the 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -21,7 +22,7 @@ from rigbot.calibration.board_detection import BoardNotFound, detect_board
 from rigbot.calibration.board_pose import board_pose, require_unambiguous
 from rigbot.calibration.boards import Board
 from rigbot.calibration.camera_info import CameraIntrinsics
-from rigbot.calibration.intrinsics import CalibrationError
+from rigbot.calibration.intrinsics import CalibrationError, require_positive
 from rigbot.calibration.park_martin import solve_ax_xb
 from rigbot.calibration.transforms import invert, pose_error, project_orthonormal, rotation_vector, transform
 
@@ -103,6 +104,7 @@ def calibrate_eye_to_hand(samples: Iterable[tuple[str, np.ndarray, np.ndarray]],
                           board: Board, min_views: int = 5, max_translation_mm: float = 10.0,
                           max_rotation_deg: float = 1.0) -> HandEyeResult:
     """From (name, T_base_hand 4 x 4, image) samples; CalibrationError when the answer could not be trusted."""
+    require_positive(max_translation_mm=max_translation_mm, max_rotation_deg=max_rotation_deg, min_views=min_views)
     require_unambiguous(board)
     names, hands, boards, views, skipped = [], [], [], [], {}
     for name, T_base_hand, image in samples:
@@ -136,10 +138,18 @@ def calibrate_eye_to_hand(samples: Iterable[tuple[str, np.ndarray, np.ndarray]],
         px = np.sqrt(np.mean(np.sum((camera.project(pts) - view.image_points) ** 2, axis=1)))
         residuals[name] = ViewResidual(dt * 1000, dr, float(px))
     result = HandEyeResult(X, Y, residuals, skipped, solver)
-    worst = max(residuals, key=lambda n: residuals[n].translation_mm / max_translation_mm
-                + residuals[n].rotation_deg / max_rotation_deg)
+
+    def within(r: ViewResidual) -> bool:  # written so that a NaN residual fails the check, never passes it
+        return r.translation_mm <= max_translation_mm and r.rotation_deg <= max_rotation_deg
+
+    def badness(name: str) -> float:
+        r = residuals[name]
+        score = r.translation_mm / max_translation_mm + r.rotation_deg / max_rotation_deg
+        return score if math.isfinite(score) else math.inf  # a NaN view is the worst one
+
+    worst = max(residuals, key=badness)
     r = residuals[worst]
-    if r.translation_mm > max_translation_mm or r.rotation_deg > max_rotation_deg:
+    if not all(within(v) for v in residuals.values()):
         raise CalibrationError(
             f"the views do not agree on one camera pose: {worst} is off by {r.translation_mm:.1f} mm and "
             f"{r.rotation_deg:.2f} deg (at most {max_translation_mm:g} mm and {max_rotation_deg:g} deg allowed; RMS over "

@@ -8,6 +8,7 @@ wrong calibration would quietly spoil everything after it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -21,6 +22,18 @@ from rigbot.calibration.camera_info import CameraIntrinsics
 
 class CalibrationError(ValueError):
     """The data cannot give a trustworthy calibration; the message says why and what to do."""
+
+
+def require_positive(**thresholds: float) -> None:
+    """Each threshold must be a finite number above zero: a NaN limit would make every 'value > limit' False and
+    turn its check off, and a zero one divides by zero. ValueError naming the first bad one."""
+    for name, value in thresholds.items():
+        try:
+            ok = math.isfinite(value) and value > 0
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a finite number above zero, got {value!r}")
 
 
 @dataclass
@@ -57,6 +70,8 @@ def calibrate_intrinsics(images: Iterable[tuple[str, np.ndarray]], board: Board,
     ``fix_k3``: keep the third radial coefficient at 0, as ROS's camera_calibration does by default (it is
     poorly determined from few views). ``rational_model``: the 8-coefficient model for wide-angle lenses.
     """
+    require_positive(max_rms_px=max_rms_px, max_focal_uncertainty=max_focal_uncertainty,
+                     max_edge_width_px=max_edge_width_px, min_views=min_views)
     views: dict[str, BoardView] = {}
     skipped: dict[str, str] = {}
     size = None
@@ -93,10 +108,11 @@ def calibrate_intrinsics(images: Iterable[tuple[str, np.ndarray]], board: Board,
                 del views[n]
         rms, K, D, per_view, std, rvecs = _fit(views, size, flags)
     focal_uncertainty = float(max(std[0] / K[0, 0], std[1] / K[1, 1]))
-    if rms > max_rms_px:
+    # Written so that a NaN error (a degenerate fit) fails the check instead of passing it.
+    if not rms <= max_rms_px:
         raise CalibrationError(f"reprojection error {rms:.2f} px is above the {max_rms_px:g} px allowed: check the "
                                "square size and board, hold the board flat and still, and take sharper images")
-    if focal_uncertainty > max_focal_uncertainty:
+    if not focal_uncertainty <= max_focal_uncertainty:
         raise CalibrationError(f"the focal length is poorly determined (+/- {100 * focal_uncertainty:.1f} %, at most "
                                f"{100 * max_focal_uncertainty:g} % allowed): add views with the board tilted by "
                                "30 to 45 degrees in different directions, and at different distances")

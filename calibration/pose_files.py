@@ -12,14 +12,17 @@ Positions are metres in the robot's base frame; orientations are quaternions in 
 from __future__ import annotations
 
 import csv
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from rigbot.config import ConfigError, read_yaml
+from rigbot.config import ConfigError, read_text, read_yaml, short_repr
 from rigbot.calibration.transforms import quaternion_to_matrix, transform
 
 MAX_REACH_M = 5.0  # no arm rigbot drives reaches this far; larger numbers are millimetres
+MAX_NPZ_ARRAY_BYTES = 64 * 1024 * 1024  # a pose list is kB; an array may claim no more than this
 
 
 def _column(header: list[str], axis: str, prefix: str) -> int | None:
@@ -34,14 +37,19 @@ def _column(header: list[str], axis: str, prefix: str) -> int | None:
 def _read_rows(path: Path) -> list[dict]:
     """Rows as dicts with 'position' (3 floats), maybe 'orientation' (4 floats) and 'image'."""
     if path.suffix.lower() == ".csv":
-        with path.open(newline="") as f:
-            table = [row for row in csv.reader(f) if row and not row[0].lstrip().startswith("#")]
+        text = read_text(path, what="pose file")  # bounded, and a binary file is named as such
+        try:
+            table = [row for row in csv.reader(io.StringIO(text, newline=""))
+                     if row and not row[0].lstrip().startswith("#")]
+        except csv.Error as e:
+            raise ConfigError(f"{path}: not a readable CSV file: {e}") from None
         if not table:
             raise ConfigError(f"{path}: empty file")
         header, body = table[0], table[1:]
         pos = [_column(header, a, "") for a in "xyz"]
         if None in pos:
-            raise ConfigError(f"{path}: the header row must name columns x, y, z (or position.x, ...); got {header}")
+            raise ConfigError(f"{path}: the header row must name columns x, y, z (or position.x, ...); got "
+                              f"{short_repr(header)}")
         quat = [_column(header, a, "q") for a in "xyzw"]
         image = [h.strip().lower() for h in header].index("image") if "image" in [h.strip().lower() for h in header] else None
         rows = []
@@ -51,23 +59,27 @@ def _read_rows(path: Path) -> list[dict]:
                 if None not in quat:
                     entry["orientation"] = [float(row[i]) for i in quat]
             except (ValueError, IndexError):
-                raise ConfigError(f"{path}: line {n}: expected numbers in the pose columns, got {row}") from None
+                raise ConfigError(f"{path}: line {n}: expected numbers in the pose columns, got "
+                                  f"{short_repr(row)}") from None
             if image is not None:
                 entry["image"] = row[image].strip()
             rows.append(entry)
         return rows
     if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            if "positions" in data:
-                return [{"position": list(p)} for p in np.asarray(data["positions"], float).reshape(-1, 3)]
-            if "poses" in data:
-                poses = np.asarray(data["poses"], float)
-                if poses.ndim == 3 and poses.shape[1:] == (4, 4):
-                    return [{"matrix": p} for p in poses]
-                if poses.ndim == 2 and poses.shape[1] == 7:
-                    return [{"position": list(p[:3]), "orientation": list(p[3:])} for p in poses]
-            raise ConfigError(f"{path}: expected an array 'positions' (N x 3) or 'poses' (N x 7 or N x 4 x 4); "
-                              f"found {list(data.keys())}")
+        arrays = _read_npz(path)
+        if "positions" in arrays:
+            positions = arrays["positions"]
+            if positions.ndim != 2 or positions.shape[1] != 3:
+                raise ConfigError(f"{path}: positions: expected N x 3, got {positions.shape}")
+            return [{"position": list(p)} for p in positions]
+        if "poses" in arrays:
+            poses = arrays["poses"]
+            if poses.ndim == 3 and poses.shape[1:] == (4, 4):
+                return [{"matrix": p} for p in poses]
+            if poses.ndim == 2 and poses.shape[1] == 7:
+                return [{"position": list(p[:3]), "orientation": list(p[3:])} for p in poses]
+        raise ConfigError(f"{path}: expected an array 'positions' (N x 3) or 'poses' (N x 7 or N x 4 x 4); "
+                          f"found {short_repr(list(arrays))}")
     data = read_yaml(path)
     if isinstance(data, dict) and "poses" in data:
         data = data["poses"]
@@ -78,9 +90,46 @@ def _read_rows(path: Path) -> list[dict]:
         if isinstance(item, list):
             item = {"position": item}
         if not isinstance(item, dict) or "position" not in item:
-            raise ConfigError(f"{path}: poses[{n}]: expected [x, y, z] or a mapping with 'position', got {item!r}")
+            raise ConfigError(f"{path}: poses[{n}]: expected [x, y, z] or a mapping with 'position', got "
+                              f"{short_repr(item)}")
+        if "image" in item and not isinstance(item["image"], str):
+            raise ConfigError(f"{path}: poses[{n}]: image: expected a file name, got {short_repr(item['image'])}")
         rows.append(item)
     return rows
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """An .npz's 'positions' and 'poses' arrays as floats, keyed by name; other arrays are listed with None.
+
+    Each header's shape is checked against the member's size before anything is allocated (a header may claim
+    10^12 rows over a few bytes), and pickled objects are refused."""
+    arrays: dict[str, np.ndarray | None] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                arrays[name] = _read_npz_member(path, z, info, name) if name in ("positions", "poses") else None
+    except ConfigError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError) as e:
+        raise ConfigError(f"{path}: not a readable .npz file of pose arrays: {str(e)[:200]}") from None
+    return arrays
+
+
+def _read_npz_member(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> np.ndarray:
+    if info.file_size > MAX_NPZ_ARRAY_BYTES:
+        raise ConfigError(f"{path}: {name}: {info.file_size} bytes; a pose array is a few kB")
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+    if dtype.hasobject or dtype.kind not in "fiu":
+        raise ConfigError(f"{path}: {name}: expected numbers, got an array of {dtype}")
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+        raise ConfigError(f"{path}: {name}: its header claims {shape} x {dtype} but the file holds {info.file_size} "
+                          "bytes")
+    with z.open(info) as f:
+        return np.asarray(np.lib.format.read_array(f, allow_pickle=False), dtype=float)
 
 
 def _position(path: Path, n: int, row: dict) -> np.ndarray:
@@ -88,7 +137,7 @@ def _position(path: Path, n: int, row: dict) -> np.ndarray:
     try:
         p = np.asarray(p, dtype=float)
     except (TypeError, ValueError):
-        raise ConfigError(f"{path}: pose {n}: position {p!r} is not three numbers") from None
+        raise ConfigError(f"{path}: pose {n}: position {short_repr(p)} is not three numbers") from None
     if p.shape != (3,) or not np.all(np.isfinite(p)):
         raise ConfigError(f"{path}: pose {n}: position {p.tolist()} is not three finite numbers")
     if np.any(np.abs(p) > MAX_REACH_M):
@@ -126,7 +175,10 @@ def read_hand_poses(path: str | Path) -> list[tuple[Path, np.ndarray]]:
             try:
                 T = transform(quaternion_to_matrix(row["orientation"]), p)
             except ValueError as e:
-                raise ConfigError(f"{path}: pose {n}: {e}") from None
+                raise ConfigError(f"{path}: pose {n}: {str(e)[:300]}") from None
+            except TypeError:  # a mapping or a string where four numbers belong
+                raise ConfigError(f"{path}: pose {n}: orientation {short_repr(row['orientation'])} is not four "
+                                  "numbers x, y, z, w") from None
         image = Path(str(row["image"]))
         pairs.append((image if image.is_absolute() else path.parent / image, T))
     if not pairs:

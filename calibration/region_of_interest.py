@@ -23,6 +23,9 @@ def workspace_roi(camera: CameraIntrinsics, T_base_cam: np.ndarray, box: Box,
         raise CalibrationError("part of the workspace box lies behind the camera: check the camera pose (hand-eye) and "
                                "the workspace")
     uv = camera.project(cam)
+    if not np.all(np.isfinite(uv)):
+        raise CalibrationError("the workspace box does not project to finite pixels: check the camera pose and "
+                               "intrinsics")
     lo, hi = uv.min(axis=0) - margin_px, uv.max(axis=0) + margin_px
     in_view = bool(np.all(uv >= 0) and uv[:, 0].max() <= camera.width - 1 and uv[:, 1].max() <= camera.height - 1)
     side = int(np.ceil(min(max(hi - lo), camera.width, camera.height)))

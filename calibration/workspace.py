@@ -2,6 +2,8 @@
 and the box is what those positions span, shrunk by a safety margin on every side."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from rigbot.calibration.deployment import Box
@@ -15,8 +17,10 @@ def workspace_from_positions(positions: np.ndarray, margin: float = 0.01) -> Box
     p = np.asarray(positions, dtype=float).reshape(-1, 3)
     if len(p) < 2:
         raise CalibrationError(f"need at least 2 recorded positions to span a box, got {len(p)}")
-    if margin < 0:
-        raise CalibrationError(f"margin must be zero or positive, got {margin}")
+    if not np.all(np.isfinite(p)):
+        raise CalibrationError("the recorded positions must be finite numbers (metres); some are NaN or infinite")
+    if not (math.isfinite(margin) and margin >= 0):  # NaN would make every side NaN, and every check pass
+        raise CalibrationError(f"margin must be zero or a positive number of metres, got {margin}")
     low, high = p.min(axis=0) + margin, p.max(axis=0) - margin
     for axis, lo, hi, span in zip("xyz", low, high, p.max(axis=0) - p.min(axis=0)):
         if hi - lo < MIN_SIDE_M:

@@ -68,7 +68,13 @@ def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
     if "max_angular_speed" in raw:
         data["max_angular_speed"] = raw["max_angular_speed"]
     data.update(overrides)
-    return config.from_dict(SafetyLimits, data, source=str(path))
+    limits = config.from_dict(SafetyLimits, data, source=str(path))
+    if "mjcf" not in raw:  # not a robot description (a deployment file): its bounds must fit the robot it is for
+        from rigbot.calibration.deployment import check_against_robot
+
+        check_against_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, raw.get("robot"),
+                            path)
+    return limits
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ _IK_DAMPING = 1e-2      # damped least squares lambda: keeps steps sane near sin
 _ORIENTATION_WEIGHT = 0.3  # tool-axis error (rad) traded against position error (m)
 _PLACE_TOLERANCE = 1e-3    # m: a teleport from the caller's seed that lands further than this walks from home
 _WALK_STEP = 0.02          # m between IK solves on the walk from home
+_MAX_WALK_SOLVES = 200     # at most this many solves per walk (4 m at 2 cm): a far target costs bounded time
 
 
 class CartesianVelocityController:
@@ -96,7 +97,12 @@ class CartesianVelocityController:
             seed = np.zeros(len(self.qadr)) if self.cfg.ik_seed is None else np.asarray(self.cfg.ik_seed, float)
             self._home_q = self.solve_ik(data, np.asarray(self.cfg.home, float), q_start=seed)[0]
         home = np.asarray(self.cfg.home, float)
-        q, n = self._home_q, max(1, int(np.ceil(np.linalg.norm(hand - home) / _WALK_STEP)))
+        distance = float(np.linalg.norm(hand - home))
+        if not np.isfinite(distance):
+            raise ValueError(f"hand target must be 3 finite numbers (m), got {hand.tolist()}")
+        # Longer walks than _MAX_WALK_SOLVES steps take longer steps: a workspace is a metre or two at most, and a
+        # target beyond reach ends where IK stops, with its residual.
+        q, n = self._home_q, min(_MAX_WALK_SOLVES, max(1, int(np.ceil(distance / _WALK_STEP))))
         for k in range(1, n + 1):
             q, residual = self.solve_ik(data, home + (hand - home) * k / n, q_start=q)
         return q, residual

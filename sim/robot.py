@@ -17,13 +17,21 @@ from rigbot.sim.rendering import mujoco
 
 DEFAULT_ROBOT = Path(__file__).parent / "robots" / "tabletop_arm.yaml"
 
+# Physical ranges of what rigbot drives: a table-top arm. They keep a typo (mm for m, a missing dot) from becoming
+# a 1000 m workspace that the IK walk crawls across, or a physics step longer than the control period.
+MAX_COORDINATE_M = 3.0                # any workspace or home coordinate, metres from the MJCF world origin
+MAX_TIMESTEP_S = 0.05                 # MuJoCo's step; arms are simulated at 1-10 ms
+_COORDINATE = (-MAX_COORDINATE_M, MAX_COORDINATE_M)
+
 
 @dataclass
 class WorkspaceBox:
     """An axis-aligned box of hand positions, metres, in the MJCF world frame."""
 
-    low: tuple[float, float, float] = field(metadata=spec("lowest x, y, z the hand may be commanded to"))
-    high: tuple[float, float, float] = field(metadata=spec("highest x, y, z the hand may be commanded to"))
+    low: tuple[float, float, float] = field(metadata=spec("lowest x, y, z the hand may be commanded to",
+                                                          range=_COORDINATE))
+    high: tuple[float, float, float] = field(metadata=spec("highest x, y, z the hand may be commanded to",
+                                                           range=_COORDINATE))
 
     def __post_init__(self):
         for axis, lo, hi in zip("xyz", self.low, self.high):
@@ -47,11 +55,14 @@ class RobotConfig:
     camera: str = field(metadata=spec("the fixed RGB camera that looks at the workspace"))
     table_geom: str = field(metadata=spec("the box geom whose top face is the work surface"))
     workspace: WorkspaceBox = field(metadata=spec("box the hand is kept inside"))
-    home: tuple[float, float, float] = field(metadata=spec("hand position at reset, inside the workspace"))
+    home: tuple[float, float, float] = field(metadata=spec("hand position at reset, inside the workspace",
+                                                           range=_COORDINATE))
     tool_axis: Optional[tuple[float, float, float]] = field(
-        default=(0.0, 0.0, -1.0), metadata=spec("world direction the hand's z axis is held to; null: free"))
+        default=(0.0, 0.0, -1.0), metadata=spec("world direction the hand's z axis is held to; null: free",
+                                                range=(-1e3, 1e3)))
     ik_seed: Optional[list[float]] = field(
-        default=None, metadata=spec("joint angles (rad) to start inverse kinematics from at reset; null: zeros"))
+        default=None, metadata=spec("joint angles (rad, or m for slides) to start inverse kinematics from at reset; "
+                                    "null: zeros", range=(-100.0, 100.0)))
     max_linear_speed: float = field(default=0.2, metadata=spec("m/s per axis", range=(1e-3, 2.0)))
     control_hz: float = field(default=10.0, metadata=spec("commands per second", range=(1.0, 500.0)))
     source: str = field(default="", metadata=spec("the YAML file this came from (set on load)"))
@@ -108,7 +119,19 @@ def load_spec(cfg: RobotConfig) -> mujoco.MjSpec:
             raise ConfigError(f"{where}: joints[{i}]: joint {name!r} has no actuator; add a <position> actuator")
     if model.geom_type[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, cfg.table_geom)] != int(mujoco.mjtGeom.mjGEOM_BOX):
         raise ConfigError(f"{where}: table_geom: {cfg.table_geom!r} must be a box")
+    _check_timestep(float(model.opt.timestep), cfg, where, path)
     return mj_spec
+
+
+def _check_timestep(timestep: float, cfg: RobotConfig, where: str, path: Path) -> None:
+    """The MJCF's physics step must be a real step, no longer than one control period (the controller runs
+    round(period / timestep) steps per command, at least one: a 5 s step made every 0.1 s command last 5 s)."""
+    if not 0 < timestep <= MAX_TIMESTEP_S:
+        raise ConfigError(f'{where}: mjcf: {path.name}: <option timestep="{timestep:g}"> is outside (0, '
+                          f"{MAX_TIMESTEP_S:g}] s")
+    if timestep > 1.0 / cfg.control_hz + 1e-12:
+        raise ConfigError(f'{where}: mjcf: {path.name}: <option timestep="{timestep:g}"> is longer than one control '
+                          f"period (1 / control_hz = {1.0 / cfg.control_hz:g} s)")
 
 
 def make_fast_to_render(mj_spec: mujoco.MjSpec, image_size: int) -> None:

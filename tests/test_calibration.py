@@ -4,7 +4,12 @@ partial and blurred boards, mismatched poses and too little data must give clear
 from __future__ import annotations
 
 import csv
+import io
+import subprocess
+import sys
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -540,3 +545,219 @@ def test_calibrate_cli_capture_intrinsics_handeye_workspace_align(tmp_path, view
     capsys.readouterr()
     assert main(["calibrate", "intrinsics", str(shots / "frame_001.png"), *board_args]) == 2
     assert "only 0 usable view(s)" in capsys.readouterr().err
+
+
+# ---- bad and hostile input (issue 14) -------------------------------------------------------------------------------
+RIGBOT = str(Path(sys.executable).parent / "rigbot")
+
+
+def rigbot_cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed command line, in its own process, as a user runs it."""
+    return subprocess.run([RIGBOT, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def handeye_with_a_bad_pose(arm, tmp_path_factory):
+    """Hand-eye images and poses where one pose is 5 cm off, a camera_info, and a deployment that already holds a
+    camera pose: a check that is switched off would overwrite it with a camera pose centimetres wrong."""
+    folder = tmp_path_factory.mktemp("handeye_bad")
+    with (folder / "poses.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "x", "y", "z", "qx", "qy", "qz", "qw"])
+        for k, (name, image, T) in enumerate(hand_eye_samples(arm, n=8, seed=4)):
+            media.write_png(folder / name, image)
+            position = T[:3, 3] + ([0.05, 0.0, 0.0] if k == 3 else 0.0)
+            w.writerow([name, *position, *matrix_to_quaternion(T[:3, :3])])
+    cam = CameraIntrinsics.from_fovy(arm.model.cam_fovy[arm.model.camera(arm.robot.camera).id], W, H)
+    save_camera_info(cam, folder / "camera.yaml")
+    update_deployment(folder / "deployment.yaml", camera_pose=CameraPose((0.8, -0.4, 0.7), (0.0, 0.0, 0.0, 1.0)))
+    return folder
+
+
+def handeye_args(folder, *thresholds) -> list[str]:
+    return ["calibrate", "handeye", "--poses", str(folder / "poses.csv"), "--chessboard", "7x4", "--square", "0.02",
+            "--camera-info", str(folder / "camera.yaml"), "--deployment", str(folder / "deployment.yaml"), *thresholds]
+
+
+def test_hand_eye_refuses_a_pose_5_cm_off_with_the_default_thresholds(handeye_with_a_bad_pose, capsys):
+    before = (handeye_with_a_bad_pose / "deployment.yaml").read_text()
+    assert main(handeye_args(handeye_with_a_bad_pose)) == 2
+    assert "do not agree on one camera pose" in capsys.readouterr().err
+    assert (handeye_with_a_bad_pose / "deployment.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("flag, value", [("--max-residual-mm", "nan"), ("--max-residual-deg", "nan"),
+                                         ("--max-residual-mm", "0")])
+def test_hand_eye_thresholds_refuse_nan_and_zero_on_the_command_line(handeye_with_a_bad_pose, flag, value):
+    """NaN compares False, so 'residual > nan' never refused: the 5 cm pose was written into the deployment.
+    Zero divided by zero (ZeroDivisionError). The real command line must refuse both before doing anything."""
+    before = (handeye_with_a_bad_pose / "deployment.yaml").read_text()
+    proc = rigbot_cli(*handeye_args(handeye_with_a_bad_pose, flag, value))
+    assert proc.returncode == 2 and flag in proc.stderr and "above zero" in proc.stderr, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (handeye_with_a_bad_pose / "deployment.yaml").read_text() == before
+
+
+@pytest.mark.parametrize("args", [
+    ["handeye", "--poses", "p.csv", "--chessboard", "7x4", "--square", "0.02", "--max-residual-mm", "inf"],
+    ["handeye", "--poses", "p.csv", "--chessboard", "7x4", "--square", "0.02", "--max-residual-deg", "-1"],
+    ["handeye", "--poses", "p.csv", "--chessboard", "7x4", "--square", "nan"],
+    ["intrinsics", "imgs", "--chessboard", "9x6", "--square", "0.03", "--max-rms", "nan"],
+    ["intrinsics", "imgs", "--chessboard", "9x6", "--square", "0.03", "--min-views", "0"],
+    ["capture", "--camera", "opencv:0", "--out", "x", "--chessboard", "9x6", "--square", "0.03", "--min-move", "nan"],
+    ["workspace", "--deployment", "d.yaml", "--margin", "nan"],
+    ["workspace", "--deployment", "d.yaml", "--margin", "-0.01"],
+    ["workspace", "--deployment", "d.yaml", "--max-linear-speed", "nan"],
+    ["workspace", "--deployment", "d.yaml", "--max-angular-speed", "inf"],
+    ["align", "--deployment", "d.yaml", "--size", "0"],
+])
+def test_every_threshold_argument_refuses_nan_inf_and_non_positive(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["calibrate", *args])
+    assert exit_.value.code == 2
+    assert "expected" in capsys.readouterr().err
+
+
+def test_library_thresholds_refuse_nan_and_non_positive(views):
+    cam = CameraIntrinsics.from_fovy(FOVY, W, H)
+    for kwargs in ({"max_translation_mm": float("nan")}, {"max_rotation_deg": float("nan")},
+                   {"max_translation_mm": 0.0}, {"max_rotation_deg": float("inf")}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            calibrate_eye_to_hand([], cam, HAND_BOARD, **kwargs)
+    for kwargs in ({"max_rms_px": float("nan")}, {"max_focal_uncertainty": float("nan")}, {"max_rms_px": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            calibrate_intrinsics([(n, im) for n, im, _ in views[:6]], CHESSBOARD, **kwargs)
+    for margin in (float("nan"), -0.01):
+        with pytest.raises(CalibrationError, match="margin"):
+            workspace_from_positions(np.array([[0.2, -0.1, 0.05], [0.5, 0.1, 0.2]]), margin)
+    with pytest.raises(CalibrationError, match="finite"):
+        workspace_from_positions(np.array([[0.2, -0.1, 0.05], [0.5, np.nan, 0.2]]), 0.01)
+
+
+@pytest.mark.parametrize("corners, bound, why", [
+    ("x,y,z\n-4.9,-4.9,-4.9\n4.9,4.9,4.9\n", "workspace.low[0]", "out of range [-3.0, 3.0]"),
+    ("x,y,z\n0.22,-0.16,-0.5\n0.5,0.16,0.22\n", "workspace.low[2]", "below the robot's workspace (low z 0.02 m in"),
+    ("x,y,z\n0.22,-0.16,0.03\n0.9,0.16,0.22\n", "workspace.high[0]", "above the robot's workspace (high x 0.52 m"),
+])
+def test_workspace_outside_the_robot_description_is_not_written(tmp_path, corners, bound, why, capsys):
+    """Corners at +-4.9 m, or 0.5 m below the base, became the safety gate's box."""
+    dep = tmp_path / "deployment.yaml"
+    (tmp_path / "corners.csv").write_text(corners)
+    assert main(["calibrate", "workspace", "--deployment", str(dep), "--poses", str(tmp_path / "corners.csv"),
+                 "--margin", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert str(dep) in err and bound in err and why in err, err
+    assert not dep.exists()
+
+
+def test_deployment_bounds_are_checked_against_the_robot_when_loaded(tmp_path):
+    """A deployment edited by hand (or written before this check): the loader and the gate both refuse it."""
+    from rigbot.policy.safety_gate import limits_from_robot_yaml
+
+    path = tmp_path / "deployment.yaml"
+    update_deployment(path, workspace={"low": [0.25, -0.15, 0.03], "high": [0.5, 0.15, 0.2]})
+    good = path.read_text()
+    path.write_text(good.replace("low: [0.25, -0.15, 0.03]", "low: [0.25, -0.15, -0.5]"))
+    for read in (load_deployment, limits_from_robot_yaml):
+        with pytest.raises(ConfigError, match=rf"{path}: workspace.low\[2\]: -0.5 .*robot"):
+            read(path)
+    path.write_text(good.replace("max_linear_speed: 0.2", "max_linear_speed: 0.5"))
+    for read in (load_deployment, limits_from_robot_yaml):
+        with pytest.raises(ConfigError, match=rf"{path}: max_linear_speed: 0.5 .*robot"):
+            read(path)
+    with pytest.raises(ConfigError, match="max_linear_speed"):
+        limits_from_robot_yaml(tmp_path / "deployment.yaml", max_linear_speed=0.9)
+    # a deployment may name its own robot description, whose box then bounds it
+    big = tmp_path / "big_robot.yaml"
+    robot_text = (Path(__file__).parent / "assets" / "gantry.yaml").read_text()
+    big.write_text(robot_text.replace("mjcf: gantry.xml", f"mjcf: {Path(__file__).parent / 'assets' / 'gantry.xml'}"))
+    path.write_text(good.replace("robot: null", "robot: big_robot.yaml"))
+    with pytest.raises(ConfigError, match=r"workspace.low\[0\]: 0.25 .*big_robot.yaml"):
+        load_deployment(path)
+    update_deployment(path, workspace={"low": [0.35, -0.05, 0.5], "high": [0.6, 0.2, 0.6]})
+    assert limits_from_robot_yaml(path).workspace_low == (0.35, -0.05, 0.5)
+
+
+def test_region_of_interest_must_lie_inside_the_image(tmp_path, capsys):
+    dep = tmp_path / "deployment.yaml"
+    save_camera_info(CameraIntrinsics.from_fovy(FOVY, W, H), tmp_path / "camera_info.yaml")
+    update_deployment(dep, camera_info="camera_info.yaml")
+    before = dep.read_text()
+    for roi, why in (("0,0,100000,100000", "roi[2]: 100000 is out of range"), ("600,0,100,100", "640 x 480"),
+                     ("0,400,100,100", "does not fit the calibrated 640 x 480 image"), ("0,0,640,481", "640 x 480")):
+        assert main(["calibrate", "workspace", "--deployment", str(dep), "--roi", roi]) == 2
+        err = capsys.readouterr().err
+        assert str(dep) in err and why in err, err
+        assert dep.read_text() == before
+    assert main(["calibrate", "workspace", "--deployment", str(dep), "--roi", "100,0,480,480"]) == 0
+    # without intrinsics the image size is unknown: only a sane pixel range; the check comes when they are recorded
+    other = tmp_path / "other.yaml"
+    with pytest.raises(ConfigError, match="roi"):
+        update_deployment(other, roi=(0, 0, 100000, 100000))
+    update_deployment(other, roi=(0, 0, 1000, 1000))
+    with pytest.raises(ConfigError, match=r"roi: \[0, 0, 1000, 1000\] does not fit the calibrated 640 x 480"):
+        update_deployment(other, camera_info=str(tmp_path / "camera_info.yaml"))
+
+
+def test_region_of_interest_of_a_non_finite_pose_is_a_calibration_error():
+    cam = CameraIntrinsics.from_fovy(FOVY, W, H)
+    T = transform(np.eye(3), [0.3, 0.0, np.nan])
+    with pytest.raises(CalibrationError, match="finite"):
+        workspace_roi(cam, T, Box((0.25, -0.12, 0.03), (0.45, 0.12, 0.15)))
+
+
+CAMERA_INFO = ("image_width: 640\nimage_height: 480\ndistortion_model: plumb_bob\ncamera_name: cam\n"
+               "camera_matrix: {rows: 3, cols: 3, data: [500, 0, 320, 0, 500, 240, 0, 0, 1]}\n"
+               "distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n")
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ("camera_matrix: {rows: 3, cols: 3", "camera_matrix: {rows: [3], cols: [3]", "camera_matrix.rows"),
+    ("{rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}", "{rows: -1, cols: -5, data: [0, 0, 0, 0, 0]}",
+     "distortion_coefficients.rows"),
+    ("{rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}", "{rows: 1, cols: 100000, data: [" + ", ".join(["0"] * 100000) + "]}",
+     "distortion_coefficients.cols"),
+    ("image_width: 640", "image_width: 1000000000", "image_width"),
+    ("image_width: 640", "image_width: [" + ", ".join(["640"] * 5000) + "]", "image_width"),
+    ("distortion_model: plumb_bob", "distortion_model: {a: 1}", "distortion_model"),
+    ("camera_name: cam", "camera_name: [1, 2]", "camera_name"),
+])
+def test_camera_info_reader_refuses_odd_values_with_a_short_message(tmp_path, old, new, problem):
+    assert old in CAMERA_INFO
+    path = tmp_path / "camera_info.yaml"
+    path.write_text(CAMERA_INFO.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_camera_info(path)
+    message = str(err.value)
+    assert str(path) in message and problem in message and len(message) < 600, message[:1000]
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("poses.csv", bytes(range(128, 256)) * 4, "not UTF-8 text"),
+    ("poses.csv", b"x,y,z\n\"" + b"a" * 200_000 + b"\n", "poses.csv"),
+    ("poses.yaml", b"- {image: [1, 2], position: [0.3, 0, 0.1], orientation: [0, 0, 0, 1]}\n", "image"),
+    ("poses.yaml", b"- {image: a.png, position: [0.3, 0, 0.1], orientation: {a: 1}}\n", "pose 0"),
+    ("poses.npz", b"PK\x03\x04garbage", "not a readable .npz"),
+    ("poses.npz", b"\x93NUMPY\x01\x00garbage", "not a readable .npz"),
+])
+def test_pose_files_that_are_not_what_they_say_give_a_config_error(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for read in (read_hand_poses,) if b"orientation: {" in content else (read_positions, read_hand_poses):
+        with pytest.raises(ConfigError) as err:
+            read(path)
+        assert str(path) in str(err.value) and problem in str(err.value), str(err.value)
+
+
+def test_pose_npz_with_pickled_or_oversized_arrays_is_refused(tmp_path):
+    np.savez(tmp_path / "obj.npz", positions=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(ConfigError, match="obj.npz"):
+        read_positions(tmp_path / "obj.npz")
+    # a header that claims 10^12 positions over 48 bytes of data: refused before anything is allocated
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10 ** 12, 3)})
+    with zipfile.ZipFile(tmp_path / "claims.npz", "w") as z:
+        z.writestr("positions.npy", header.getvalue() + np.zeros(6).tobytes())
+    with pytest.raises(ConfigError, match="claims.npz: positions"):
+        read_positions(tmp_path / "claims.npz")
