@@ -16,11 +16,18 @@ Each chunk is a NumPy ``.npz`` (no pickled objects; read with ``allow_pickle=Fal
 
 A chunk is written to a temporary name and renamed when complete, so a crash loses at most the chunk being
 filled; every file named ``chunk_*.npz`` is whole. Appending to an existing dataset continues the numbering.
+
+A dataset may come from elsewhere, so every reader checks a chunk before trusting it (``read_chunk``): each
+array's npy header (dtype, shape) is read from the zip first, and its size bounded and compared with what the zip
+member holds, before any array is loaded; then the dtypes and shapes above, equal lengths, finite observations
+and goals, a hand within ``MAX_HAND_DISTANCE_M`` of the base, steps and episodes >= 0. Anything else is a
+``DatasetError`` naming the chunk and the problem.
 """
 from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,10 @@ from rigbot.files import atomic_write, atomic_write_text
 FORMAT_VERSION = 1
 FIELDS = ("images", "observations", "achieved_goals", "episodes", "steps")
 _CHUNK = re.compile(r"chunk_(\d{6})\.npz$")
+IMAGE_SIZES = (4, 1024)  # meta.yaml's image_size, pixels: the models take 32 to 256
+MAX_ARRAY_BYTES = 1 << 30  # one array of one chunk: 1000 frames of 512 x 512 images are 786 MB
+MAX_HAND_DISTANCE_M = 10.0  # observations start with the hand position: a table-top arm's is within metres
+_KINDS = {"images": "u", "observations": "f", "achieved_goals": "f", "episodes": "iu", "steps": "iu"}
 
 
 class DatasetError(ValueError):
@@ -61,9 +72,9 @@ class FrameWriter:
         existing = _chunks(self.folder)
         self.next_chunk = int(_CHUNK.search(existing[-1].name).group(1)) + 1 if existing else 0
         self.next_episode = 0
-        if existing:
-            with np.load(existing[-1], allow_pickle=False) as last:
-                self.next_episode = int(last["episodes"].max()) + 1
+        if existing:  # a damaged last chunk is an error now, not a numbering that silently restarts
+            last = read_chunk(existing[-1], meta["image_size"], ("episodes",))["episodes"]
+            self.next_episode = int(last.max()) + 1 if len(last) else 0
         self.chunk_size = chunk_size
         self._buffer: dict[str, list] = {k: [] for k in FIELDS}
         self.frames_written = 0
@@ -115,23 +126,117 @@ def read_meta(folder: str | Path) -> dict:
     try:
         meta = read_yaml(path)
     except ConfigError as e:
-        raise DatasetError(str(e)) from None
+        raise DatasetError(" ".join(str(e).split())) from None  # one line: YAML's marks span several
+    except (OSError, ValueError) as e:  # unreadable, not text
+        raise DatasetError(f"{path}: cannot be read as YAML ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise DatasetError(f"{path}: not a rigbot dataset of format version {FORMAT_VERSION}")
+    size = meta.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or not IMAGE_SIZES[0] <= size <= IMAGE_SIZES[1]:
+        raise DatasetError(f"{path}: image_size must be a whole number of pixels from {IMAGE_SIZES[0]} to "
+                           f"{IMAGE_SIZES[1]}, not {size!r:.100}")
+    if not isinstance(meta.get("task"), str):
+        raise DatasetError(f"{path}: task must be a task name, not {meta.get('task')!r:.100}")
     return meta
 
 
+def chunk_length(path: Path, image_size: int) -> int:
+    """Check a chunk's arrays from their npy headers alone (nothing loaded): present, plain (no pickled
+    objects), of the format's dtypes and shapes, of equal lengths, of bounded size, and each as long as the
+    zip member that holds it. Returns the chunk's frame count."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            headers = {key: _npy_header(z, key, path) for key in FIELDS}
+    except DatasetError:
+        raise
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: a folder, not a chunk file") from None
+    except Exception as e:  # whatever zipfile and numpy make of a damaged file (truncated, not a zip, bad data)
+        raise DatasetError(f"{path}: unreadable chunk, not a whole npz file ({type(e).__name__}: {e})") from None
+    n = headers["images"][0][0] if headers["images"][0] else 0
+    for key, (shape, dtype) in headers.items():
+        expected = {"images": 4, "observations": 2, "achieved_goals": 2}.get(key, 1)
+        if dtype.kind not in _KINDS[key] or (key == "images" and dtype.itemsize != 1):
+            raise DatasetError(f"{path}: {key} are {dtype}; the format stores them as "
+                               + {"images": "uint8", "observations": "floats", "achieved_goals": "floats"}.get(
+                                   key, "integers"))
+        if len(shape) != expected or shape[0] != n:
+            raise DatasetError(f"{path}: {key} of shape {shape}, with images of shape "
+                               f"{headers['images'][0]}: arrays of different lengths or dimensions")
+    if headers["images"][0][1:] != (image_size, image_size, 3):
+        raise DatasetError(f"{path}: images of shape {headers['images'][0][1:]}, meta.yaml says "
+                           f"{image_size} x {image_size} x 3")
+    if headers["observations"][0][1] < 3 or headers["achieved_goals"][0][1] < 1:
+        raise DatasetError(f"{path}: observations of shape {headers['observations'][0]} and achieved_goals of "
+                           f"shape {headers['achieved_goals'][0]}; observations start with the hand's x, y, z")
+    return int(n)
+
+
+def _npy_header(z: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from the npy header of member ``key``; its size bounded and matched to the member's."""
+    try:
+        info = z.getinfo(f"{key}.npy")
+    except KeyError:
+        names = ", ".join(n.removesuffix(".npy") for n in z.namelist()[:10])
+        raise DatasetError(f"{path}: no {key} array (it holds: {names or 'nothing'})") from None
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise DatasetError(f"{path}: {key} is in npy format version {version}; rigbot reads 1.0 and 2.0")
+        header_bytes = f.tell()
+    if dtype.hasobject:
+        raise DatasetError(f"{path}: {key} holds Python objects (a pickle); rigbot loads only plain arrays")
+    size = dtype.itemsize
+    for d in shape:
+        size *= d  # Python ints: no overflow, however large the claim
+    if size > MAX_ARRAY_BYTES:
+        raise DatasetError(f"{path}: {key} declares shape {shape} of {dtype}, {size} bytes, more than the "
+                           f"{MAX_ARRAY_BYTES} rigbot loads from one chunk")
+    if info.file_size != header_bytes + size:
+        raise DatasetError(f"{path}: {key} declares shape {shape} of {dtype} ({size} bytes) but its file holds "
+                           f"{info.file_size - header_bytes} bytes")
+    return tuple(shape), dtype
+
+
+def read_chunk(path: Path, image_size: int, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
+    """The arrays ``fields`` of one chunk, after ``chunk_length`` and with their values checked."""
+    chunk_length(path, image_size)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in fields}
+    except Exception as e:  # e.g. data that fails its CRC: say which file, never guess
+        raise DatasetError(f"{path}: unreadable chunk ({type(e).__name__}: {e})") from None
+    for key in ("observations", "achieved_goals"):
+        if key in arrays and not np.all(np.isfinite(arrays[key])):
+            bad = int(np.argwhere(~np.isfinite(arrays[key]))[0][0])
+            raise DatasetError(f"{path}: {key} of frame {bad} hold NaN or Inf")
+    if "observations" in arrays and len(arrays["observations"]):
+        far = np.abs(arrays["observations"][:, :3]).max(axis=1) > MAX_HAND_DISTANCE_M
+        if far.any():
+            raise DatasetError(f"{path}: the hand position of frame {int(np.argmax(far))} is more than "
+                               f"{MAX_HAND_DISTANCE_M:g} m from the base")
+    for key in ("episodes", "steps"):
+        if key in arrays and len(arrays[key]) and arrays[key].min() < 0:
+            raise DatasetError(f"{path}: {key} below 0")
+    return arrays
+
+
 def count_frames(folder: str | Path) -> int:
-    """Frames in a dataset folder (0 when there is none yet), without loading the images."""
-    total = 0
-    for chunk in _chunks(Path(folder)):
-        with np.load(chunk, allow_pickle=False) as f:
-            total += len(f["steps"])
-    return total
+    """Frames in a dataset folder (0 when there is none yet), from the chunks' headers (nothing loaded)."""
+    chunks = _chunks(Path(folder))
+    if not chunks:
+        return 0
+    size = read_meta(folder)["image_size"]
+    return sum(chunk_length(chunk, size) for chunk in chunks)
 
 
 def load_frames(folder: str | Path, max_frames: int | None = None) -> dict[str, np.ndarray]:
-    """All frames of a dataset (or the first ``max_frames``), as the arrays of ``FIELDS``."""
+    """All frames of a dataset (or the first ``max_frames``), as the arrays of ``FIELDS``, each chunk checked
+    (``read_chunk``) before it is used."""
     folder = Path(folder)
     meta = read_meta(folder)
     chunks = _chunks(folder)
@@ -140,20 +245,10 @@ def load_frames(folder: str | Path, max_frames: int | None = None) -> dict[str, 
     parts: dict[str, list] = {k: [] for k in FIELDS}
     total = 0
     for path in chunks:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in FIELDS}
-        except Exception as e:  # a damaged file: say which, never guess
-            raise DatasetError(f"{path}: unreadable chunk ({type(e).__name__}: {e})") from None
-        n = len(arrays["images"])
-        if any(len(a) != n for a in arrays.values()):
-            raise DatasetError(f"{path}: arrays of different lengths")
-        if arrays["images"].shape[1:] != (meta["image_size"], meta["image_size"], 3):
-            raise DatasetError(f"{path}: images of shape {arrays['images'].shape[1:]}, meta.yaml says "
-                               f"{meta['image_size']} x {meta['image_size']}")
+        arrays = read_chunk(path, meta["image_size"])
         for k in FIELDS:
             parts[k].append(arrays[k])
-        total += n
+        total += len(arrays["images"])
         if max_frames is not None and total >= max_frames:
             break
     out = {k: np.concatenate(v) for k, v in parts.items()}

@@ -12,6 +12,7 @@ from mcap.records import Schema
 from mcap_ros2._dynamic import serialize_dynamic
 from mcap_ros2.decoder import DecoderFactory
 
+from rigbot.recording.errors import RecordingError
 from rigbot.recording.msg_definitions import ros2_name, schema_text
 
 _encoders: dict[str, Callable[[Any], bytes]] = {}
@@ -36,6 +37,13 @@ def decoder(type_name: str, schema: bytes) -> Callable[[bytes], Any]:
 
 
 def decode(type_name: str, data: bytes, schema: bytes | None = None) -> Any:
-    """Decode CDR bytes of ``type_name``, with the file's schema text or else rigbot's own definition."""
-    name = ros2_name(type_name)
-    return decoder(name, schema if schema is not None else schema_text(name).encode())(data)
+    """Decode CDR bytes of ``type_name``, with the file's schema text or else rigbot's own definition.
+
+    The bytes, the type name and the schema all come from a file: whatever the decoder makes of them (short
+    data, bad UTF-8, a schema that does not parse, an unknown type) is a ``RecordingError`` saying so."""
+    try:
+        name = ros2_name(type_name)
+        return decoder(name, schema if schema is not None else schema_text(name).encode())(data)
+    except Exception as e:  # the third-party decoder's failures on bytes from outside, whatever their type
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:200]  # one line, however odd the input
+        raise RecordingError(f"not valid CDR of {type_name!r:.120} ({len(data)} bytes; {why})") from None

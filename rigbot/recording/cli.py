@@ -113,7 +113,7 @@ def _roi(text: str | None):
 
 
 def cmd_convert(args) -> int:
-    from rigbot.recording.dataset_conversion import frames_to_recording, recording_to_frames
+    from rigbot.recording.dataset_conversion import MAX_HAND_DISTANCE_M, frames_to_recording, recording_to_frames
 
     if not Path(args.source).exists():
         raise FileNotFoundError(f"{args.source}: no such folder")
@@ -128,6 +128,9 @@ def cmd_convert(args) -> int:
                             episode_topic=args.episode_topic)
     print(f"{r['frames']} frames in {r['episodes']} episodes written to {r['out']} "
           f"(from {r['images_seen']} images; format: rigbot.perception.frame_dataset)")
+    if r["refused_poses"]:  # never training data: say how many, and which was the first
+        print(f"  refused {r['refused_poses']} hand poses on {args.pose_topic} (undecodable, not finite, more than "
+              f"{MAX_HAND_DISTANCE_M:g} m away, or not a unit quaternion); first: {r['first_refused_pose']}")
     for reason, n in r["skipped"].items():
         print(f"  skipped {n} images: {reason}")
     if r["first_image_error"]:

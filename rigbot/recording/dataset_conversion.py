@@ -17,7 +17,10 @@ Recording -> dataset (what ``rigbot vae train --data`` and ``rigbot train --agen
   stopped, the robot paused), or after ``episode_steps`` steps (if set).
 
 Stamps are the messages' header stamps. Frames out of stamp order, undecodable, or without a hand pose are
-skipped and counted in the returned report; a recording with no usable frame is an error that says why.
+skipped and counted in the returned report; a recording with no usable frame is an error that says why. Hand
+poses that do not decode, are not finite, lie more than ``MAX_HAND_DISTANCE_M`` from the base or whose
+orientation is not a unit quaternion are refused (counted, the first named by file and stamp): they never become
+observations, nor the actions offline learning derives from the hand's motion.
 
 Dataset -> recording (``--to mcap``): each frame becomes an rgb8 ``sensor_msgs/Image`` on the camera topic and a
 ``PoseStamped`` of its hand position, ``1 / control_hz`` apart within an episode and ``episode_gap_out`` between
@@ -30,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rigbot.perception.frame_dataset import MAX_HAND_DISTANCE_M
 from rigbot.recording import cdr, rosbag2_metadata
 from rigbot.recording.image_messages import BadImageMessage, image_to_rgb, rgb_to_image, stamp_ns
 from rigbot.recording.mcap_folder_writer import McapFolderWriter
-from rigbot.recording.mcap_reading import read_recording
+from rigbot.recording.mcap_reading import RecordingError, expect_type, read_recording
 
 # the default topic names of rigbot_ros.topics (not imported: this module runs without ROS)
 IMAGE_TOPIC = "/camera/camera/color/image_raw"
@@ -42,22 +46,61 @@ EPISODE_TOPIC = "/rigbot/episode/status"
 _TASK_KEY = "rigbot.task"
 
 
-def _hand_track(recording: str | Path, pose_topic: str) -> tuple[np.ndarray, np.ndarray]:
+# What a hand pose must be to become training data: within MAX_HAND_DISTANCE_M of the base (the frame dataset's
+# own bound), and an orientation that is a unit quaternion (a recording from elsewhere may hold NaN, 1e300, or
+# an all-zero quaternion).
+QUATERNION_NORM_TOLERANCE = 0.01
+_POSE_TYPES = ("geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/PointStamped")
+_IMAGE_TYPES = ("sensor_msgs/msg/Image",)
+
+
+def pose_problem(position, orientation=None) -> str:
+    """Why a hand pose cannot be training data ('' when it can): not finite, too far, not a rotation."""
+    p = np.asarray(position, np.float64)
+    if not np.all(np.isfinite(p)):
+        return f"position {tuple(p.tolist())} is not finite"
+    if np.abs(p).max() > MAX_HAND_DISTANCE_M:
+        return f"position {tuple(p.tolist())} is more than {MAX_HAND_DISTANCE_M:g} m from the base"
+    if orientation is not None:
+        q = np.asarray(orientation, np.float64)
+        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > QUATERNION_NORM_TOLERANCE:
+            return f"orientation {tuple(q.tolist())} is not a unit quaternion"
+    return ""
+
+
+def _hand_track(recording: str | Path, pose_topic: str) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Stamps and positions of the usable hand poses, sorted by stamp; how many were refused, and why the
+    first one was (poses that do not decode, or are not finite, physical positions and rotations)."""
     stamps, positions = [], []
+    refused, first = 0, ""
     for m in read_recording(recording, [pose_topic]):
-        msg = m.decode()
-        p = msg.pose.position if hasattr(msg, "pose") else msg.point
+        expect_type(m, _POSE_TYPES, "hand poses")
+        try:
+            msg = m.decode()
+            p = msg.pose.position if hasattr(msg, "pose") else msg.point
+            q = msg.pose.orientation if hasattr(msg, "pose") else None
+            position = (p.x, p.y, p.z)
+            problem = pose_problem(position, (q.x, q.y, q.z, q.w) if q is not None else None)
+            where = f"{m.file}: {pose_topic} at stamp {stamp_ns(msg)} ns"
+        except RecordingError as e:
+            problem, where = str(e), ""
+        if problem:
+            refused += 1
+            first = first or (f"{where}: {problem}" if where else problem)
+            continue
         stamps.append(stamp_ns(msg))
-        positions.append((p.x, p.y, p.z))
+        positions.append(position)
     order = np.argsort(np.asarray(stamps, np.int64), kind="stable")
-    return np.asarray(stamps, np.int64)[order], np.asarray(positions, np.float64).reshape(-1, 3)[order]
+    return (np.asarray(stamps, np.int64)[order], np.asarray(positions, np.float64).reshape(-1, 3)[order],
+            refused, first)
 
 
 def _episode_track(recording: str | Path, episode_topic: str) -> tuple[np.ndarray, list[str]]:
     """Arrival times and episode numbers of the episode manager's events (empty when none were recorded)."""
     times, episodes = [], []
     for m in read_recording(recording, [episode_topic]):
-        values = {kv.key: kv.value for kv in m.decode().values}
+        expect_type(m, ("diagnostic_msgs/msg/DiagnosticStatus",), "episode events")
+        values = {str(kv.key): str(kv.value) for kv in m.decode().values}
         if "episode" in values:
             times.append(m.log_time)
             episodes.append(values["episode"])
@@ -85,7 +128,10 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
     if task != "reach":
         raise ValueError(f"task {task!r}: its goal space includes objects (the puck) whose positions a recording "
                          "does not hold; recordings convert to reach datasets")
-    hand_t, hand_p = _hand_track(recording, pose_topic)
+    hand_t, hand_p, refused_poses, first_refused = _hand_track(recording, pose_topic)
+    if len(hand_t) == 0 and refused_poses:
+        raise RecordingError(f"{recording}: no usable hand pose on {pose_topic} ({refused_poses} refused; first: "
+                             f"{first_refused})")
     if len(hand_t) == 0:
         raise ValueError(f"{recording}: no hand poses on {pose_topic}; frames need the hand position (record "
                          "the hand-pose topic, or pass the topic it is on)")
@@ -102,13 +148,22 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
     def skip(reason: str) -> None:
         skipped[reason] = skipped.get(reason, 0) + 1
 
+    first_image = next(iter(read_recording(recording, [image_topic])), None)
+    if first_image is not None:  # a topic of another type is an error before anything is written
+        expect_type(first_image, _IMAGE_TYPES, "camera images")
     meta = {"task": task, "image_size": image_size, "source": f"recording {Path(recording).resolve()}",
             "policy": "recorded", "rate": rate}
     with FrameWriter(out, meta, chunk_size=chunk_size) as writer:
         first_episode = episode = writer.next_episode
         for m in read_recording(recording, [image_topic], reports=reports):
             seen += 1
-            msg = m.decode()
+            try:
+                expect_type(m, _IMAGE_TYPES, "camera images")  # (a later file may say otherwise)
+                msg = m.decode()
+            except RecordingError as e:  # counted and reported like an image that decodes but is no image
+                first_error = first_error or str(e)
+                skip("undecodable image")
+                continue
             t = stamp_ns(msg)
             if kept_t is not None and t <= kept_t:
                 skip("stamp not after the previous frame's")
@@ -149,7 +204,8 @@ def recording_to_frames(recording: str | Path, out: str | Path, task: str | None
         raise ValueError(f"{recording}: none of its {seen} images became a frame ({why})"
                          + (f"; first image error: {first_error}" if first_error else ""))
     return {"frames": written, "episodes": episode - first_episode + 1, "images_seen": seen, "skipped": skipped,
-            "first_image_error": first_error, "out": str(out),
+            "first_image_error": first_error, "refused_poses": refused_poses, "first_refused_pose": first_refused,
+            "out": str(out),
             "files": [(r.path.name, r.complete, r.messages, r.lost_bytes) for r in reports]}
 
 

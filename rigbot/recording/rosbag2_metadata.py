@@ -17,7 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from rigbot.config import ConfigError, read_yaml
 from rigbot.files import atomic_write_text
+from rigbot.recording.errors import RecordingError
 
 VERSION = 9
 FILE_NAME = "metadata.yaml"
@@ -88,12 +90,28 @@ def write(folder: str | Path, info: BagInfo) -> Path:
 
 
 def read(folder: str | Path) -> dict | None:
-    """The ``rosbag2_bagfile_information`` mapping of a folder's metadata.yaml, or None when there is none."""
+    """The ``rosbag2_bagfile_information`` mapping of a folder's metadata.yaml, or None when there is none.
+
+    The file may come from anywhere: it must be a mapping whose ``relative_file_paths`` is a list of names and
+    whose ``custom_data`` is a mapping (its keys and values are read as text); anything else is a
+    ``RecordingError`` naming the file. Where those names may point is ``mcap_reading``'s check."""
     path = Path(folder) / FILE_NAME
     if not path.is_file():
         return None
     try:
-        doc = yaml.safe_load(path.read_text())
-        return doc["rosbag2_bagfile_information"]
-    except (yaml.YAMLError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a rosbag2 metadata file ({type(e).__name__}: {e})") from None
+        doc = read_yaml(path)  # rigbot's bounded YAML reader: a ConfigError naming the file
+    except ConfigError as e:
+        raise RecordingError(" ".join(str(e).split())) from None  # one line: YAML's marks span several
+    except (OSError, ValueError) as e:  # unreadable, not text
+        raise RecordingError(f"{path}: cannot be read as YAML ({type(e).__name__}: {e})") from None
+    info = doc.get("rosbag2_bagfile_information") if isinstance(doc, dict) else None
+    if not isinstance(info, dict):
+        raise RecordingError(f"{path}: not a rosbag2 metadata file (no rosbag2_bagfile_information mapping)")
+    files = info.get("relative_file_paths", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise RecordingError(f"{path}: relative_file_paths must be a list of file names, not {files!r:.200}")
+    custom = info.get("custom_data") or {}
+    if not isinstance(custom, dict):
+        raise RecordingError(f"{path}: custom_data must be a mapping, not {custom!r:.200}")
+    info["custom_data"] = {str(k): str(v) for k, v in custom.items()}
+    return info

@@ -14,7 +14,7 @@ import numpy as np
 from rigbot import media
 from rigbot.recording import rosbag2_metadata
 from rigbot.recording.image_messages import BadImageMessage, image_to_rgb, stamp_ns
-from rigbot.recording.mcap_reading import FileReport, read_recording
+from rigbot.recording.mcap_reading import FileReport, expect_type, read_recording
 
 
 def is_frame_dataset(path: str | Path) -> bool:
@@ -53,14 +53,13 @@ def summarize(path: str | Path, gap_floor: float = 0.5) -> dict:
 
 
 def _summarize_dataset(path: Path) -> dict:
-    from rigbot.perception.frame_dataset import _chunks, read_meta
+    from rigbot.perception.frame_dataset import _chunks, read_chunk, read_meta
 
     meta = read_meta(path)
-    episodes, steps = [], []
-    for chunk in _chunks(path):
-        with np.load(chunk, allow_pickle=False) as z:
-            episodes.append(z["episodes"])
-            steps.append(z["steps"])
+    episodes = []
+    for chunk in _chunks(path):  # every chunk checked as training would check it (images by their headers)
+        arrays = read_chunk(chunk, meta["image_size"], ("observations", "achieved_goals", "episodes", "steps"))
+        episodes.append(arrays["episodes"])
     ep = np.concatenate(episodes) if episodes else np.zeros(0, np.int64)
     lengths = np.unique(ep, return_counts=True)[1]
     return {"kind": "frame dataset", "path": str(path), "task": meta.get("task"),
@@ -114,6 +113,7 @@ def contact_sheet(path: str | Path, out: str | Path, count: int = 16, columns: i
         for i, m in enumerate(read_recording(path, [image_topic])):
             if i not in wanted:
                 continue
+            expect_type(m, ("sensor_msgs/msg/Image",), "camera images")
             msg = m.decode()
             start = stamp_ns(msg) if start is None else start
             try:
