@@ -15,10 +15,10 @@ std_srvs/srv/Trigger``. See the README, "Learning on your robot".
 """
 import os
 
-from launch import LaunchDescription
+from launch import Condition, LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +48,12 @@ ARGUMENTS = [
 ]
 
 
+def camera_is_ours(context) -> bool:
+    """rigbot's camera node runs unless camera_source is "external". Compared as text, never evaluated: a video
+    path may hold quotes (a PythonExpression of it was a syntax error that stopped the whole launch)."""
+    return LaunchConfiguration("camera_source").perform(context) != "external"
+
+
 def generate_launch_description():
     arg = LaunchConfiguration
     declared = [DeclareLaunchArgument(name, default_value=default, description=doc)
@@ -60,7 +66,7 @@ def generate_launch_description():
         parameters=[params, {"source": arg("camera_source"), "serial": arg("camera_serial"),
                              "camera_info_file": arg("camera_info_file"), "deployment_file": arg("limits")}],
         remappings=camera_remaps,
-        condition=UnlessCondition(PythonExpression(["'", arg("camera_source"), "' == 'external'"])))
+        condition=Condition(predicate=camera_is_ours))
     encoder = Node(
         package="rigbot_ros", executable="encoder_node", name="encoder", output="screen",
         parameters=[params, {"checkpoint": arg("checkpoint"), "deployment_file": arg("limits")}],

@@ -1,17 +1,31 @@
 """colcon (ament_python) build of rigbot's ROS 2 nodes: executables in lib/rigbot_ros, launch files, params and
 the RViz config in share/rigbot_ros/launch (so ``ros2 launch rigbot_ros sim.launch.py`` finds them)."""
+import os
 from glob import glob
 from pathlib import Path
 
 from setuptools import setup
 
 PACKAGE = "rigbot_ros"
-HERE = Path(__file__).resolve().parent
-LAUNCH = HERE.parents[2] / "launch"  # the repository's launch/ folder
+HERE = Path(__file__).resolve().parent  # resolved: a symlink into another workspace still finds the repository
+
+
+def launch_folder() -> Path:
+    """The repository's launch/ folder, or $RIGBOT_LAUNCH_DIR. Its files are what ``ros2 launch rigbot_ros ...``
+    runs, so a build that cannot find them stops here instead of installing a package without them."""
+    folder = Path(os.environ.get("RIGBOT_LAUNCH_DIR") or HERE.parent.parent.parent / "launch")
+    if not glob(str(folder / "*.launch.py")):
+        raise FileNotFoundError(  # not SystemExit: colcon's setup.py probe swallows that message
+            f"rigbot_ros: no launch files (*.launch.py) in {folder}: build robot_ws inside the rigbot repository "
+            f"(or symlink robot_ws/src/rigbot_ros into your workspace), or set RIGBOT_LAUNCH_DIR to the "
+            f"repository's launch folder")
+    return folder
+
+
+LAUNCH = launch_folder()
 
 
 def _rel(paths):
-    import os
     return sorted(os.path.relpath(p, HERE) for p in paths)
 
 
