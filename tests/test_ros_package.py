@@ -1,6 +1,6 @@
 """The ROS 2 package as a robot sees it: colcon builds it, and the launch files, parameter files and RViz config
-name only executables, files, parameters and topics that exist. (The launch files cannot run here: no launch_ros
-wheel; they are checked by reading them.)"""
+name only executables, files, parameters and topics that exist, checked by reading them. (test_launch.py runs the
+launch files under ROS 2's real launch system.)"""
 import ast
 import os
 import shutil
