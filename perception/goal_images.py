@@ -32,13 +32,25 @@ class Goal:
 
 
 def heldout_error(vae_dir: str | Path) -> float | None:
-    """The held-out reconstruction error a VAE checkpoint records (``info.heldout_mse`` in vae.yaml), if any."""
-    from rigbot.config import read_yaml
+    """The held-out reconstruction error a VAE checkpoint records (``info.heldout_mse`` in vae.yaml), if any.
+
+    It sets how bad a goal image may reconstruct, so a value that would switch the check off or make it refuse
+    everything (not a number, NaN, infinite, <= 0, or above 1, the largest mean squared error of 0..1 pixels) is
+    a ConfigError naming the file, not silently ignored."""
+    import math
+
+    from rigbot.config import ConfigError, read_yaml
 
     path = Path(vae_dir) / "vae.yaml"
     raw = read_yaml(path) if path.is_file() else None
-    value = ((raw or {}).get("info") or {}).get("heldout_mse") if isinstance(raw, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+    info = raw.get("info") if isinstance(raw, dict) else None
+    value = info.get("heldout_mse") if isinstance(info, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value <= 1):
+        shown = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+        raise ConfigError(f"{path}: info.heldout_mse: expected a mean squared error in (0, 1], got {shown}")
+    return float(value)
 
 
 def make_goal(image: np.ndarray, encoder, reference_error: float | None = None, max_error_ratio: float = 5.0) -> Goal:
@@ -63,7 +75,9 @@ def make_goal(image: np.ndarray, encoder, reference_error: float | None = None, 
     return Goal(np.ascontiguousarray(image), model_input, latent, reconstruction, error)
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A goal name becomes a file name: letters, digits, '-', '_' and '.', starting with a letter or digit (no hidden
+# files, no option-like names), nothing else (no separators, no newline). fullmatch: '$' would let "evil\n" through.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class GoalLibrary:
@@ -73,12 +87,17 @@ class GoalLibrary:
         self.folder = Path(folder)
 
     def path(self, name: str) -> Path:
-        if not _NAME.match(name) or name.endswith(".png"):
-            raise ValueError(f"goal name {name!r}: use letters, digits, '_', '-' or '.', up to 64, no '.png'")
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".png"):
+            shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:80] + "..."
+            raise ValueError(f"goal name {shown}: use letters, digits, '_', '-' or '.' (starting with a letter or "
+                             "digit), up to 64 characters, no '.png'")
         return self.folder / f"{name}.png"
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.folder.glob("*.png")) if self.folder.is_dir() else []
+        """The saved goals' names (files with names a goal could not have, put there by hand, are left out)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.png") if _NAME.fullmatch(p.stem) and p.is_file())
 
     def load(self, name: str) -> np.ndarray:
         path = self.path(name)

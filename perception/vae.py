@@ -28,7 +28,8 @@ from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
 from rigbot.perception.spatial_broadcast import SpatialBroadcastDecoder
-from rigbot.weights import load_weights, save_weights
+from rigbot.weights import (WeightsFileError, check_config, check_shapes, expected_shapes, read_header, read_tensors,
+                            save_weights)
 
 
 @dataclass
@@ -174,14 +175,21 @@ def load_checkpoint(directory: str | Path) -> Encoder:
     vae_cfg = config.from_dict(VAEConfig, {**saved, "decoder": "deconv"} if legacy else saved, source=str(cfg_path),
                                prefix="vae.")
     pre_cfg = config.from_dict(PreprocessConfig, raw.get("preprocess") or {}, source=str(cfg_path), prefix="preprocess.")
-    vae = ConvVAE(vae_cfg)
     written = config.to_dict(vae_cfg)
     if legacy:
         del written["decoder"]
-    tensors = load_weights(weights, written, TAG, vae.state_dict(), extra=("prior.mean", "prior.cov"),
-                           cfg_source=str(cfg_path))
+    # the header is checked against the config, and its shapes against the network's (built on the meta device),
+    # before the network is built: a vae.yaml asking for huge channels costs nothing to refuse
+    header = read_header(weights)
+    check_config(weights, header, written, TAG, cfg_source=str(cfg_path))
+    dim = vae_cfg.latent_dim
+    check_shapes(weights, header, {**expected_shapes(lambda: ConvVAE(vae_cfg)),
+                                   "prior.mean": ((dim,), "F64"), "prior.cov": ((dim, dim), "F64")})
+    tensors = read_tensors(weights, header)
+    vae = ConvVAE(vae_cfg)
     vae.load_state_dict({k: tensors[k] for k in vae.state_dict()})
-    prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
-    if prior.dim != vae_cfg.latent_dim:
-        raise ValueError(f"{weights}: prior has {prior.dim} dimensions, the VAE {vae_cfg.latent_dim}")
+    try:
+        prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
+    except (ValueError, np.linalg.LinAlgError) as e:  # e.g. a covariance that is not positive definite
+        raise WeightsFileError(f"{weights}: its latent prior is unusable: {e}") from None
     return Encoder(vae, prior, pre_cfg)

@@ -25,9 +25,8 @@ def _vae_digest(policy) -> str | None:
 def check_swappable(candidate, running, probes: int = 16, seed: int = 0) -> None:
     """Raise WeightStoreError unless ``candidate`` can replace ``running`` mid-run: the same config where it
     matters (sizes, speed limit, rate, task), the same VAE (the encoder node keeps encoding with the running
-    one), finite weights, and a forward pass on prior samples that gives finite actions within the speed limit."""
-    import torch
-
+    one), and a forward pass on prior samples that gives finite actions within the speed limit. (Its files were
+    verified and its weights refused if not finite when it was loaded: ``WeightStore.load``.)"""
     for key in POLICY_KEYS:
         a, b = running.meta.get(key), candidate.meta.get(key)
         if a != b:
@@ -35,9 +34,6 @@ def check_swappable(candidate, running, probes: int = 16, seed: int = 0) -> None
     if _vae_digest(candidate) != _vae_digest(running):
         raise WeightStoreError("it comes with a different (fine-tuned) VAE, but the encoder node encodes with the "
                                "running one; restart the graph on the weight store to use it")
-    for name, t in candidate.agent.state_dict().items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise WeightStoreError(f"tensor {name} holds NaN or Inf")
     rng = np.random.default_rng(seed)
     if candidate.encoder is not None:
         z = candidate.encoder.prior.sample(probes, rng).astype(np.float32)

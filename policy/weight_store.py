@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from rigbot import config
+from rigbot.config import ConfigError
 from rigbot.files import atomic_write
 
 STORE, CURRENT, VERSION, VERSIONS = "store.yaml", "current.yaml", "version.yaml", "versions"
@@ -43,17 +44,24 @@ class WeightStoreError(ValueError):
 
 
 def architecture(policy_dir: str | Path) -> dict:
-    """The part of a policy folder's config that every version of a store shares (see ``POLICY_KEYS``)."""
+    """The part of a policy folder's config that every version of a store shares (see ``POLICY_KEYS``), after
+    checking its policy.yaml field by field (types and ranges: ``checkpoint.read_policy_config``)."""
+    from rigbot.policy.checkpoint import read_policy_config
+
     policy_dir = Path(policy_dir)
-    meta = config.read_yaml(policy_dir / "policy.yaml")
-    if not isinstance(meta, dict):
-        raise WeightStoreError(f"{policy_dir / 'policy.yaml'}: not a policy config")
+    path = policy_dir / "policy.yaml"
+    meta = config.read_yaml(path)
+    try:
+        read_policy_config(meta, str(path))
+    except ConfigError as e:
+        raise WeightStoreError(str(e)) from None
     learner = meta.get("learner", "td3")
     arch = {k: meta.get(k, "td3" if k == "learner" else None) for k in POLICY_KEYS}
     arch[learner] = meta.get(learner)
     vae_yaml = policy_dir / "vae" / "vae.yaml"
     if vae_yaml.is_file():
-        arch["vae"] = (config.read_yaml(vae_yaml) or {}).get("vae")
+        raw = config.read_yaml(vae_yaml)
+        arch["vae"] = raw.get("vae") if isinstance(raw, dict) else None
     return arch
 
 
@@ -105,7 +113,11 @@ class WeightStore:
         if not (self.root / STORE).is_file():
             raise WeightStoreError(f"{self.root}: not a weight store (no {STORE}); make one with "
                                    "'rigbot weights init FOLDER --from CHECKPOINT'")
-        self.architecture = config.read_yaml(self.root / STORE)["architecture"]
+        raw = config.read_yaml(self.root / STORE)
+        if not isinstance(raw, dict) or not isinstance(raw.get("architecture"), dict):
+            raise WeightStoreError(f"{self.root / STORE}: not a weight store's description (no 'architecture' "
+                                   "mapping): damaged or edited")
+        self.architecture = raw["architecture"]
 
     # ---- making one ---------------------------------------------------------------------------------------------
     @classmethod
@@ -116,6 +128,7 @@ class WeightStore:
         if not (checkpoint / "policy.yaml").is_file():
             raise WeightStoreError(f"{checkpoint}: not a policy folder (no policy.yaml)")
         arch = architecture(checkpoint)
+        _check_loads(checkpoint)  # read and checked whole before anything is written: a refusal leaves no store
         if (root / STORE).is_file():
             store = cls(root)
             diff = differences(store.architecture, arch)
@@ -138,26 +151,40 @@ class WeightStore:
         return self.root / VERSIONS / f"v{int(version):06d}"
 
     def pointer(self) -> dict:
+        """current.yaml: ``version`` (in use) and ``history`` (those in use before it), checked."""
         path = self.root / CURRENT
         if not path.is_file():
             raise WeightStoreError(f"{path}: missing; the store has no current version")
-        return config.read_yaml(path)
+        raw = config.read_yaml(path)
+        history = raw.get("history", []) if isinstance(raw, dict) else None
+        if (not isinstance(raw, dict) or not _is_version_number(raw.get("version")) or not isinstance(history, list)
+                or not all(_is_version_number(v) for v in history)):
+            raise WeightStoreError(f"{path}: expected 'version: N' and 'history: [N, ...]' with version numbers "
+                                   "N >= 1: damaged or edited")
+        return {"version": raw["version"], "history": history}
 
     def current(self) -> int:
-        return int(self.pointer()["version"])
+        return self.pointer()["version"]
 
     def info(self, version: int) -> dict:
         path = self.path(version) / VERSION
         if not path.is_file():
             raise WeightStoreError(f"version {version} of {self.root}: not published ({path} missing)")
-        return config.read_yaml(path)
+        raw = config.read_yaml(path)
+        files = raw.get("files") if isinstance(raw, dict) else None
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise WeightStoreError(f"{path}: no 'files' list of names and SHA-256 digests: damaged or edited")
+        return raw
 
     def verify(self, version: int) -> Path:
-        """The folder of ``version`` after checking its files against their hashes and its config against the
-        store's; raises WeightStoreError naming the first problem."""
+        """The folder of ``version`` after checking every file in it (weights and YAMLs alike) against the hash it
+        was published with, and its config against the store's; raises WeightStoreError naming the first problem.
+
+        This is the one check for everything loaded from a store: ``load`` (``rigbot weights check``, the policy
+        node, the learner) and ``resolve_checkpoint`` (the encoder, goal and episode manager nodes) both run it."""
         folder = self.path(version)
         info = self.info(version)
-        listed = info.get("files") or {}
+        listed = info["files"]
         present = {str(p.relative_to(folder)) for p in _files(folder)}
         missing, extra = sorted(set(listed) - present), sorted(present - set(listed))
         if missing or extra:
@@ -173,12 +200,12 @@ class WeightStore:
 
     def load(self, version: int | None = None):
         """The ``GoalReachingPolicy`` of ``version`` (default: the current one), verified first."""
-        from rigbot.policy.checkpoint import load_policy
+        from rigbot.policy.checkpoint import load_policy_folder
 
         version = self.current() if version is None else int(version)
         folder = self.verify(version)
         try:
-            return load_policy(folder)
+            return load_policy_folder(folder)
         except (ValueError, OSError) as e:
             raise WeightStoreError(f"version {version}: {e}") from None
 
@@ -277,10 +304,42 @@ class WeightStore:
         raise WeightStoreError(f"{self.root}: no earlier version to roll back to (current: {pointer['version']})")
 
 
+def _is_version_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_loads(folder: Path) -> None:
+    """Refuse a policy folder unless it loads as a deployment would load it (every file read and checked; a
+    folder inside another store is verified against that store's hashes too)."""
+    from rigbot.policy.checkpoint import load_policy
+
+    try:
+        load_policy(folder)
+    except (ValueError, OSError) as e:
+        raise WeightStoreError(f"{folder}: refusing to publish it: {e}") from None
+
+
+def _version_folder(path: Path) -> tuple["WeightStore", int] | None:
+    """The store and version number when ``path`` is a version folder of a store, or a folder inside one."""
+    for folder in (path, path.parent):
+        folder = folder.resolve()
+        m = _NAME.match(folder.name)
+        if m and folder.parent.name == VERSIONS and (folder.parent.parent / STORE).is_file():
+            return WeightStore(folder.parent.parent), int(m.group(1))
+    return None
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A policy folder for ``path``: itself, or the current version's folder when ``path`` is a weight store."""
+    """A policy folder for ``path``: itself, or the current version's folder when ``path`` is a weight store.
+
+    Anything in a store (the store itself, a version folder, or its ``vae/``) is verified first
+    (``WeightStore.verify``, as ``rigbot weights check`` does), so no node loads a replaced or edited file."""
     path = Path(path).expanduser()
     if (path / STORE).is_file():
         store = WeightStore(path)
-        return store.path(store.current())
+        return store.verify(store.current())
+    found = _version_folder(path)
+    if found is not None:
+        store, version = found
+        store.verify(version)
     return path

@@ -25,7 +25,9 @@ def register(sub) -> None:
     s.add_argument("store")
     s.set_defaults(func=cmd_rollback)
     s = w.add_parser("check", help="verify a version (hashes, config, weights) without running it",
-                     description="Load a version as the policy node would and say whether it would be accepted.")
+                     description="Load a version as the policy node would and say whether it would be accepted: "
+                                 "every file against its published SHA-256, policy.yaml's fields against their "
+                                 "ranges, the store and the weights, and the weights for NaN or Inf.")
     s.add_argument("store")
     s.add_argument("version", type=int, nargs="?", help="default: the current one")
     s.set_defaults(func=cmd_check)
@@ -40,13 +42,17 @@ def cmd_init(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from rigbot.policy.weight_store import WeightStore
+    from rigbot.policy.weight_store import WeightStore, WeightStoreError
 
     store = WeightStore(args.store)
     current = store.current()
     print(f"{store.root}: {len(store.versions())} version(s), current {current}")
     for v in store.versions():
-        info = store.info(v)
+        try:
+            info = store.info(v)
+        except WeightStoreError as e:  # one damaged version.yaml: say so, and list the others
+            print(f"{'*' if v == current else ' '} {v:4d}  damaged: {e}")
+            continue
         trained = f"{info['updates']} updates on {info['transitions']} transitions" if "updates" in info else \
             info.get("source", "")
         print(f"{'*' if v == current else ' '} {v:4d}  {info.get('created', '')}  parent {info.get('parent')}  {trained}")

@@ -58,6 +58,22 @@ def test_malformed_images_are_refused_with_the_reason(change, reason):
         conv.image_to_rgb(msg)
 
 
+def test_images_declaring_more_pixels_than_the_bound_are_refused_before_decoding():
+    """8000 x 8000 is within the side bound but 64 megapixels: more than any camera rigbot reads (40 MP)."""
+    msg = Image(height=8000, width=8000, encoding="mono8", step=8000)
+    msg.data = bytes(8000 * 8000)
+    with pytest.raises(conv.BadMessageError, match="64.0 megapixels.*at most 40"):
+        conv.image_to_rgb(msg)
+
+
+def test_refusals_quote_a_long_encoding_briefly():
+    msg = conv.rgb_to_image(RGB, 0.0, "cam")
+    msg.encoding = "x" * 100_000
+    with pytest.raises(conv.BadMessageError, match="not supported") as e:
+        conv.image_to_rgb(msg)
+    assert len(str(e.value)) < 300
+
+
 def test_latents_are_checked():
     lat = conv.latent_to_image(np.zeros(4), 0.0, "cam")
     with pytest.raises(conv.BadMessageError, match="expected 8"):
@@ -70,17 +86,28 @@ def test_latents_are_checked():
 
 
 def test_nodes_take_roi_and_camera_info_from_the_deployment_file(tmp_path):
+    from rigbot.calibration.camera_info import CameraIntrinsics, save_camera_info
     from rigbot.calibration.deployment import DeploymentConfig, save_deployment
     from rigbot.config import ConfigError
     from rigbot.perception.preprocessing import PreprocessConfig
-    from rigbot_ros.camera_node import camera_info_of
+    from rigbot_ros.camera_node import intrinsics_from
     from rigbot_ros.encoder_node import with_roi_from
 
+    # the roi is checked against the calibrated image, so the camera_info file must be there
+    save_camera_info(CameraIntrinsics(640, 480, np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])),
+                     tmp_path / "camera_info.yaml")
     path = save_deployment(DeploymentConfig(roi=(10, 0, 400, 400), camera_info="camera_info.yaml"),
                            tmp_path / "deployment.yaml")
     pre = with_roi_from(str(path), PreprocessConfig(size=48, color_order="bgr"))
     assert pre.roi == (10, 0, 400, 400) and pre.size == 48 and pre.color_order == "bgr"
-    assert camera_info_of(str(path)) == str(tmp_path / "camera_info.yaml")
+    cam = intrinsics_from("", str(path))
+    assert (cam.width, cam.height) == (640, 480) and cam.K[0, 0] == 600.0
+    assert intrinsics_from("", "") is None
+    # the nodes load the deployment as every reader does: an roi outside the calibrated image is refused
+    (tmp_path / "outside.yaml").write_text("camera_info: camera_info.yaml\nroi: [0, 0, 100000, 100000]\n")
+    for read in (lambda f: with_roi_from(f, PreprocessConfig()), lambda f: intrinsics_from("", f)):
+        with pytest.raises(ConfigError, match="outside.yaml.*roi"):
+            read(str(tmp_path / "outside.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("roi: [1, 2, 3]\n")
     with pytest.raises(ConfigError, match="bad.yaml"):

@@ -19,34 +19,18 @@ from rigbot_ros import topics
 from rigbot_ros.node_runtime import StartupError, declare, run
 
 
-def load_intrinsics(path: str) -> dict:
-    """fx, fy, cx, cy and distortion from a ROS camera_info YAML (camera_calibration's ost.yaml layout)."""
-    from rigbot.config import ConfigError, read_yaml
+def intrinsics_from(camera_info_file: str, deployment_file: str):
+    """The calibrated CameraIntrinsics: from ``camera_info_file``, else from the camera_info file the deployment
+    names (the deployment loaded and checked as every reader checks it); None when neither names one."""
+    from rigbot.calibration.camera_info import load_camera_info
+    from rigbot.calibration.deployment import load_deployment
 
-    raw = read_yaml(path)
-    try:
-        k = [float(v) for v in raw["camera_matrix"]["data"]]
-        d = [float(v) for v in (raw.get("distortion_coefficients") or {}).get("data", [0.0] * 5)]
-        if len(k) != 9:
-            raise ValueError("camera_matrix must have 9 values")
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"{path}: not a camera_info YAML with camera_matrix.data (3 x 3): {e}") from None
-    return {"fx": k[0], "fy": k[4], "cx": k[2], "cy": k[5], "distortion": d,
-            "width": raw.get("image_width"), "height": raw.get("image_height")}
-
-
-def camera_info_of(deployment_file: str) -> str:
-    """The camera_info file a deployment YAML names (relative to it), or '' if it names none."""
-    from pathlib import Path
-
-    from rigbot.config import read_yaml
-
-    raw = read_yaml(deployment_file)
-    name = raw.get("camera_info") if isinstance(raw, dict) else None
-    if not name:
-        return ""
-    path = Path(name)
-    return str(path if path.is_absolute() else Path(deployment_file).parent / path)
+    if camera_info_file:
+        return load_camera_info(camera_info_file)
+    if deployment_file:
+        deployment = load_deployment(deployment_file)
+        return deployment.load_camera_info() if deployment.camera_info else None
+    return None
 
 
 class CameraNode(Node):
@@ -66,9 +50,10 @@ class CameraNode(Node):
                            "(RealSense D435 colour: about 42)", (1.0, 179.0))
         deployment = declare(self, "deployment_file", "", "calibration deployment YAML; its camera_info file is used "
                              "when camera_info_file is empty")
-        if not info_file and deployment:
-            info_file = camera_info_of(deployment)
-        self.intrinsics = load_intrinsics(info_file) if info_file else None
+        try:
+            self.intrinsics = intrinsics_from(info_file, deployment)
+        except ValueError as e:  # ConfigError: the file and the problem
+            raise StartupError(str(e)) from None
         if serial and source == "realsense":
             source = f"realsense:{serial}"
         options = {}
@@ -114,8 +99,9 @@ class CameraNode(Node):
         h, w = frame.rgb.shape[:2]
         self.image_pub.publish(conv.rgb_to_image(frame.rgb, stamp, self.frame_id))
         if self.intrinsics is not None:
-            k = self.intrinsics
-            info = conv.camera_info(w, h, k["fx"], k["fy"], k["cx"], k["cy"], stamp, self.frame_id, k["distortion"])
+            K = self.intrinsics.K
+            info = conv.camera_info(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2], stamp, self.frame_id,
+                                    list(self.intrinsics.D))
         else:
             info = conv.camera_info(w, h, *conv.pinhole_from_fov(w, h, self.fov), stamp, self.frame_id)
         self.info_pub.publish(info)

@@ -166,12 +166,14 @@ def cmd_goal_save(args) -> int:
     from rigbot_ros import conversions as conv
     from rigbot_ros import topics
 
+    library = GoalLibrary(args.library)
+    library.path(args.name)  # a name that cannot be a goal's is refused before anything else happens
     got: list[Image] = []
     with _Session() as s:
         s.node.create_subscription(Image, topics.GOAL_IMAGE, got.append, topics.LATCHED)
         if not s.spin_until(lambda: bool(got), args.timeout):
             raise RuntimeError(f"no goal image on {topics.GOAL_IMAGE} within {args.timeout:g} s: is a goal set?")
-    path = GoalLibrary(args.library).save(args.name, conv.image_to_rgb(got[0]))
+    path = library.save(args.name, conv.image_to_rgb(got[0]))
     print(f"saved the current goal as {args.name!r}: {path}")
     return 0
 

@@ -17,6 +17,8 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from rigbot.media import MAX_PIXELS, MAX_SIDE
+
 
 class BadMessageError(ValueError):
     """A message rigbot refuses to act on; the text says what is wrong with it."""
@@ -42,11 +44,20 @@ def header(stamp: Time | float, frame_id: str) -> Header:
 
 
 # ---- images ---------------------------------------------------------------------------------------------------
-def image_to_rgb(msg: Image, max_side: int = 8192) -> np.ndarray:
-    """An 8-bit colour (rgb8, bgr8, rgba8, bgra8) or mono8 image message as H x W x 3 RGB uint8."""
-    enc = msg.encoding.lower()
+def _brief(text: str, limit: int = 40) -> str:
+    """A message field quoted for an error, cut short: a hostile sender's strings do not flood the log."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + f"... ({len(text)} characters)"
+
+
+def image_to_rgb(msg: Image, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An 8-bit colour (rgb8, bgr8, rgba8, bgra8) or mono8 image message as H x W x 3 RGB uint8.
+
+    The declared size is checked (at most ``max_side`` on a side and ``max_pixels`` in all, the bounds image files
+    are read with) and so is the data's length against it, before any pixel is touched."""
+    enc = msg.encoding.lower() if len(msg.encoding) <= 16 else msg.encoding
     if enc not in _COLOR_ENCODINGS:
-        raise BadMessageError(f"image encoding {msg.encoding!r} is not supported; send one of "
+        raise BadMessageError(f"image encoding {_brief(msg.encoding)} is not supported; send one of "
                               f"{', '.join(_COLOR_ENCODINGS)}")
     channels = _COLOR_ENCODINGS[enc]
     h, w, step = msg.height, msg.width, msg.step
@@ -54,6 +65,9 @@ def image_to_rgb(msg: Image, max_side: int = 8192) -> np.ndarray:
         raise BadMessageError(f"image is empty ({w} x {h} pixels)")
     if h > max_side or w > max_side:
         raise BadMessageError(f"image of {w} x {h} pixels is larger than {max_side} on a side")
+    if h * w > max_pixels:
+        raise BadMessageError(f"image of {w} x {h} pixels is {h * w / 1e6:.1f} megapixels; at most "
+                              f"{max_pixels / 1e6:g} are accepted")
     if step < w * channels:
         raise BadMessageError(f"image step {step} is less than width x bytes per pixel ({w} x {channels})")
     size = len(msg.data)
@@ -91,7 +105,7 @@ def latent_to_image(z: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
 def image_to_latent(msg: Image, dim: int | None = None) -> np.ndarray:
     if msg.encoding != LATENT_ENCODING or msg.height != 1:
         raise BadMessageError(f"a latent is a 1-row {LATENT_ENCODING} image, got a {msg.height}-row "
-                              f"{msg.encoding!r} image")
+                              f"{_brief(msg.encoding)} image")
     if len(msg.data) != 4 * msg.width or msg.step != 4 * msg.width:
         raise BadMessageError(f"latent of width {msg.width} carries {len(msg.data)} bytes, step {msg.step}")
     if dim is not None and msg.width != dim:

@@ -19,16 +19,13 @@ from rigbot_ros.node_runtime import declare, load_encoder, one_torch_thread, run
 
 
 def with_roi_from(deployment_file: str, pre):
-    """The checkpoint's preprocessing with the region of interest calibrated for this camera."""
+    """The checkpoint's preprocessing with the region of interest calibrated for this camera (the deployment
+    loaded and checked as every reader checks it: its ROI inside its camera's image, its bounds the robot's)."""
     from dataclasses import replace
 
-    from rigbot import config
-    from rigbot.perception.preprocessing import PreprocessConfig
+    from rigbot.calibration.deployment import load_deployment
 
-    raw = config.read_yaml(deployment_file)
-    roi = raw.get("roi") if isinstance(raw, dict) else None
-    data = {**config.to_dict(pre), "roi": roi}
-    return replace(pre, roi=config.from_dict(PreprocessConfig, data, source=deployment_file).roi)
+    return replace(pre, roi=load_deployment(deployment_file).roi)
 
 
 class EncoderNode(Node):

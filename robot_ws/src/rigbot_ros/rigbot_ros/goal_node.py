@@ -29,7 +29,7 @@ from rigbot.perception.goal_images import GoalLibrary, heldout_error, make_goal
 from rigbot.perception.preprocessing import BadImageError
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import declare, load_encoder, one_torch_thread, run, vae_dir
+from rigbot_ros.node_runtime import declare, load_vae, one_torch_thread, run, vae_dir
 
 
 def stamp_key(stamp) -> str:
@@ -50,8 +50,12 @@ class GoalNode(Node):
         initial = declare(self, "goal", "", "goal to start with and to switch to at run time: a saved goal's "
                           "name or an image file; empty: none until one is set")
         one_torch_thread()
-        self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
-        self.reference_error = heldout_error(vae_dir(checkpoint))
+        if encoder is None:
+            encoder, folder = load_vae(checkpoint)  # one verified version: its weights and its held-out error
+        else:
+            folder = vae_dir(checkpoint)
+        self.encoder = encoder
+        self.reference_error = heldout_error(folder)
         self.goal = None
         self.goal_source = ""
         self.goal_stamp = ""

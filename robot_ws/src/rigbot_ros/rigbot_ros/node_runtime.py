@@ -34,9 +34,12 @@ def declare(node: Node, name: str, default, description: str, range: tuple | Non
 
 def vae_dir(checkpoint: str | Path) -> Path:
     """The VAE folder of a policy checkpoint (``CHECKPOINT/vae``), or ``checkpoint`` if it is a VAE folder; of a
-    weight store, its current version's."""
+    weight store, its current version's. Anything in a store is verified first, file by file against the hashes
+    it was published with (``resolve_checkpoint``: the check ``rigbot weights check`` makes)."""
     from rigbot.policy.weight_store import resolve_checkpoint
 
+    if not str(checkpoint):
+        raise ValueError("parameter 'checkpoint' is empty: give the folder of a trained checkpoint")
     checkpoint = resolve_checkpoint(checkpoint)
     if (checkpoint / "vae.yaml").is_file():
         return checkpoint
@@ -44,11 +47,17 @@ def vae_dir(checkpoint: str | Path) -> Path:
 
 
 def load_encoder(checkpoint: str | Path):
+    """The encoder of ``checkpoint`` (see ``vae_dir``, which verifies a store's files first)."""
+    return load_vae(checkpoint)[0]
+
+
+def load_vae(checkpoint: str | Path):
+    """``(encoder, its folder)`` of ``checkpoint``, resolved and verified once, so that what is loaded from the
+    folder (the weights, and vae.yaml's held-out error for the goal check) is all of the one verified version."""
     from rigbot.perception.vae import load_checkpoint
 
-    if not str(checkpoint):
-        raise ValueError("parameter 'checkpoint' is empty: give the folder of a trained checkpoint")
-    return load_checkpoint(vae_dir(checkpoint))
+    folder = vae_dir(checkpoint)
+    return load_checkpoint(folder), folder
 
 
 def one_torch_thread() -> None:
