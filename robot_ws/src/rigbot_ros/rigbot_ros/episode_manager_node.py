@@ -47,6 +47,7 @@ class EpisodeManagerNode(Node):
         super().__init__(name, **kwargs)
         from rigbot import config
         from rigbot.perception.goal_images import GoalLibrary
+        from rigbot.policy.checkpoint import read_policy_config
         from rigbot.policy.robot_episodes import EpisodeConfig, EpisodeManager
         from rigbot.policy.safety_gate import limits_from_robot_yaml
         from rigbot.policy.weight_store import resolve_checkpoint
@@ -88,7 +89,8 @@ class EpisodeManagerNode(Node):
         try:
             cfg = config.from_dict(EpisodeConfig, raw, source="episode_manager parameters")
             self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
-            meta = config.read_yaml(resolve_checkpoint(checkpoint) / "policy.yaml")
+            policy_yaml = resolve_checkpoint(checkpoint) / "policy.yaml"
+            policy_cfg, _ = read_policy_config(config.read_yaml(policy_yaml), str(policy_yaml))
             limits = limits_from_robot_yaml(limits_file)
             robot = config.read_yaml(limits_file)
         except (ValueError, OSError) as e:
@@ -100,8 +102,8 @@ class EpisodeManagerNode(Node):
             start = np.asarray(robot["home"], float)
         else:
             start = (low + high) / 2
-        axes = list(range(int(meta["action_dim"])))
-        self.control_hz = float(meta["control_hz"])
+        axes = list(range(policy_cfg.action_dim))
+        self.control_hz = float(policy_cfg.control_hz)
         try:
             self.manager = EpisodeManager(cfg, low, high, start, axes, np.random.default_rng(seed),
                                           prior=self.encoder.prior, library=self.library.names())
