@@ -8,6 +8,9 @@
 #                                run the test suite there, and rewrite requirements.lock only if it passes;
 #                                then run ./install.sh again to move .venv onto the new lock
 #
+# PyTorch: `torch==2.13.0` takes the CPU build where pip finds one (this project's CI machines keep it on disk);
+# from plain PyPI it is the CUDA build (several GB). For the CPU build elsewhere:
+#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu ./install.sh
 # A CUDA build of PyTorch instead of the CPU one: after ./install.sh, install torch 2.13.0 from the CUDA index
 # that https://pytorch.org/get-started/locally/ names for your CUDA version, e.g. `.venv/bin/python -m pip install
 #   torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128`
@@ -35,7 +38,10 @@ refresh_lock() {
   # torch first and pinned: the CPU build; an unpinned torch would pull several GB of CUDA packages.
   "$venv/bin/python" -m pip install -q "torch==2.13.0"
   "$venv/bin/python" -m pip install -q --upgrade -e ".[ros,test]"   # the newest releases the ranges admit
-  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v '^-e ' >"$tmp/lock"
+  # Local version labels dropped ('torch==2.13.0+cpu' -> 'torch==2.13.0'): the lock names releases, and the build
+  # (CPU or CUDA) is whichever the torch line above installed.
+  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v '^-e ' | sed -E 's/^([^=]+==[^+]+)\+.*$/\1/' \
+    >"$tmp/lock"
   echo "resolved $(wc -l <"$tmp/lock") packages; running the test suite with them (several minutes)"
   if ! "$venv/bin/python" -m pytest -q; then
     echo "the suite failed with the newest versions: $LOCK is unchanged; the differences were:" >&2

@@ -155,16 +155,17 @@ def cmd_doctor(args) -> int:
         path = lock_path()
         if path is None:
             return "no requirements.lock beside this install (a package install): versions not compared"
-        mismatched, missing = compare(read_lock(path))
+        pins = read_lock(path)
+        mismatched, missing = compare(pins)
         if mismatched or missing:
             raise RuntimeError(f"{len(mismatched) + len(missing)} package(s) differ from {path} (run ./install.sh "
                                "to install the locked versions):\n        " + "\n        ".join(
                                    mismatched + [f"{name}: not installed" for name in missing]))
-        return f"every package matches {path.name} ({len(read_lock(path))} exact versions)"
+        return f"every package matches {path.name} ({len(pins)} exact versions)"
 
     print("rigbot doctor")
     check("locked versions", locked_versions)
-    check("rendering", rendering)  # first: it must choose the OpenGL backend before anything imports mujoco
+    check("rendering", rendering)  # before anything imports mujoco: it chooses the OpenGL backend
     check("mujoco", version("mujoco"))
     check("torch", version("torch"))
     check("opencv", version("cv2"))

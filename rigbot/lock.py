@@ -41,10 +41,15 @@ def read_lock(path: str | Path) -> dict[str, str]:
     return pins
 
 
+def matches(installed: str, locked: str) -> bool:
+    """PEP 440's ``==``: a locked version without a local label ('2.13.0') matches any build of it ('2.13.0+cpu')."""
+    return installed == locked or ("+" not in locked and installed.split("+", 1)[0] == locked)
+
+
 def compare(pins: dict[str, str]) -> tuple[list[str], list[str]]:
     """``(mismatched, missing)``: 'name: installed X, lock Y' lines, and locked names not installed at all."""
     installed = {normalise(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
     mismatched = [f"{name}: installed {installed[name]}, lock {want}" for name, want in sorted(pins.items())
-                  if name in installed and installed[name] != want]
+                  if name in installed and not matches(installed[name], want)]
     missing = [name for name in sorted(pins) if name not in installed]
     return mismatched, missing

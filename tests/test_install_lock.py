@@ -12,10 +12,10 @@ from rigbot.lock import LOCK_NAME, compare, normalise, read_lock
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_committed_lock_pins_every_package_exactly_and_the_cpu_torch():
+def test_the_committed_lock_pins_every_package_exactly():
     pins = read_lock(ROOT / LOCK_NAME)
     assert len(pins) > 50  # transitive dependencies included, not only pyproject's direct ones
-    assert pins["torch"] == "2.13.0+cpu"
+    assert pins["torch"] == "2.13.0"  # the release; the build (CPU here) is what install.sh installed first
     for direct in ("mujoco", "numpy", "opencv-python", "rclpy", "pyyaml", "safetensors", "hypothesis"):
         assert direct in pins, direct
     assert "rigbot" not in pins  # the project itself is installed editable, from the tree
@@ -54,3 +54,11 @@ def test_doctor_reports_a_matching_lock_as_ok(tmp_path):
     out = doctor(lock)
     assert "ok    locked versions: every package matches requirements.lock (2 exact versions)" in out.stdout, out.stdout
     assert normalise("PyYAML") == "pyyaml" and normalise("opencv_python") == "opencv-python"
+
+
+def test_a_locked_release_matches_any_build_of_it_but_a_locked_build_only_itself():
+    from rigbot.lock import matches
+
+    assert matches("2.13.0+cpu", "2.13.0") and matches("2.13.0", "2.13.0")
+    assert not matches("2.13.0+cpu", "2.13.0+cu128") and not matches("2.13.1", "2.13.0")
+    assert not matches("2.13.0", "2.13.0+cpu")
