@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import yaml
 
-from rigbot.config import ConfigError, read_yaml, short_repr
+from rigbot.config import ConfigDumper, ConfigError, read_yaml, short_repr
 from rigbot.files import atomic_write_text
+from rigbot.limits import MAX_IMAGE_SIDE_PX  # what a file may claim: the images it describes could not be read
 
 DISTORTION_MODELS = {"plumb_bob": (4, 5), "rational_polynomial": (8, 8)}  # name: (fewest, most) coefficients
-MAX_IMAGE_SIDE_PX = 16384  # wider than any camera rigbot reads (8K is 7680); bounds what a file may claim
 _MAX_MATRIX_SIDE = 16      # camera_info matrices are 3 x 3, 3 x 4 and 1 x 4..14
 
 
@@ -138,8 +138,8 @@ def camera_info_dict(cam: CameraIntrinsics) -> dict:
     }
 
 
-class _FlowLists(yaml.SafeDumper):
-    """Lists of numbers on one line, as camera_calibration writes them."""
+class _FlowLists(ConfigDumper):
+    """Lists of numbers on one line, as camera_calibration writes them (and a camera named '1e5' quoted)."""
 
 
 _FlowLists.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))

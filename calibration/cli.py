@@ -130,14 +130,12 @@ def cmd_intrinsics(args) -> int:
 
 
 def cmd_handeye(args) -> int:
-    import yaml
-
     from rigbot import media
     from rigbot.calibration.camera_info import load_camera_info
     from rigbot.calibration.deployment import CameraPose, load_deployment, update_deployment
     from rigbot.calibration.hand_eye import calibrate_eye_to_hand
     from rigbot.calibration.pose_files import read_hand_poses
-    from rigbot.config import ConfigError
+    from rigbot.config import ConfigError, dump_yaml
     from rigbot.files import atomic_write_text
 
     board = _board(args)
@@ -163,7 +161,7 @@ def cmd_handeye(args) -> int:
                   "residuals": {n: r.__dict__ for n, r in result.residuals.items()},
                   "skipped": result.skipped}
         atomic_write_text(args.out, "# rigbot calibrate handeye: camera optical frame in the robot base frame "
-                                    "(metres; quaternion x, y, z, w)\n" + yaml.safe_dump(
+                                    "(metres; quaternion x, y, z, w)\n" + dump_yaml(
                                         _plain(report), sort_keys=False, default_flow_style=None))
         print(f"result written to {args.out}")
     if args.deployment:

@@ -10,25 +10,22 @@ keys and leaves the rest. This module needs neither ROS nor MuJoCo, so any node 
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import yaml
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.calibration.transforms import matrix_to_quaternion, quaternion_to_matrix, transform
+from rigbot.limits import (DEFAULT_ANGULAR_SPEED_RAD_S, DEFAULT_LINEAR_SPEED_M_S, DEFAULT_ROBOT_YAML,
+                           LINEAR_SPEED_RANGE_M_S, MAX_ANGULAR_SPEED_RAD_S, MAX_CAMERA_DISTANCE_M, MAX_COORDINATE_M,
+                           MAX_IMAGE_SIDE_PX)
 
-# A table-top arm's box lies within a few metres of its base (sim/robot.py bounds robot descriptions the same way);
+# A table-top arm's box lies within a few metres of its base (rigbot.limits bounds robot descriptions the same way);
 # the robot description then bounds each deployment more tightly (``check_against_robot``).
-MAX_COORDINATE_M = 3.0
-MAX_CAMERA_DISTANCE_M = 10.0
-MAX_IMAGE_SIDE_PX = 16384  # camera_info.MAX_IMAGE_SIDE_PX (not imported: that module loads OpenCV)
-DEFAULT_ROBOT_SPEED = 0.2  # RobotConfig.max_linear_speed's default (sim/robot.py), for robot YAMLs that omit it
 _COORDINATE = (-MAX_COORDINATE_M, MAX_COORDINATE_M)
 
 
@@ -86,9 +83,10 @@ class DeploymentConfig:
     base_frame: str = field(default="base_link", metadata=spec("name of the robot's base frame, as in its TF tree"))
     workspace: Box = field(default_factory=lambda: Box((0.22, -0.18, 0.02), (0.52, 0.18, 0.25)),
                            metadata=spec("box the safety gate keeps the hand in, metres in the base frame"))
-    max_linear_speed: float = field(default=0.2, metadata=spec("hand speed limit per axis, m/s", range=(1e-3, 2.0)))
-    max_angular_speed: float = field(default=0.5, metadata=spec("hand turn rate limit per axis, rad/s",
-                                                                range=(0.0, 10.0)))
+    max_linear_speed: float = field(default=DEFAULT_LINEAR_SPEED_M_S, metadata=spec(
+        "hand speed limit per axis, m/s", range=LINEAR_SPEED_RANGE_M_S))
+    max_angular_speed: float = field(default=DEFAULT_ANGULAR_SPEED_RAD_S, metadata=spec(
+        "hand turn rate limit per axis, rad/s", range=(0.0, MAX_ANGULAR_SPEED_RAD_S)))
     camera_info: Optional[str] = field(default=None, metadata=spec(
         "camera_info YAML from 'rigbot calibrate intrinsics', relative to this file"))
     camera_pose: Optional[CameraPose] = field(default=None, metadata=spec(
@@ -129,9 +127,8 @@ HEADER = """\
 
 
 def default_robot_yaml() -> Path:
-    """The built-in arm's robot YAML, found without importing rigbot.sim (which loads MuJoCo and probes OpenGL)."""
-    sim = importlib.util.find_spec("rigbot.sim")
-    return Path(sim.submodule_search_locations[0]) / "robots" / "tabletop_arm.yaml"
+    """The built-in arm's robot YAML (rigbot.limits finds it without importing rigbot.sim, which loads MuJoCo)."""
+    return DEFAULT_ROBOT_YAML
 
 
 def robot_yaml_of(robot: str | None, deployment_file: str | Path | None) -> Path:
@@ -142,22 +139,61 @@ def robot_yaml_of(robot: str | None, deployment_file: str | Path | None) -> Path
     return p if p.is_absolute() or deployment_file is None else Path(deployment_file).parent / p
 
 
-def robot_bounds(robot_yaml: str | Path) -> tuple[Box, float]:
-    """(workspace box, max linear speed) of a robot description: the most any deployment of it may allow.
+@dataclass(frozen=True)
+class RobotBounds:
+    """The most any deployment of a robot, or any safety gate driving it, may allow."""
 
-    Only these keys are read (as the safety gate reads them), so this needs neither MuJoCo nor the MJCF."""
+    workspace: Box
+    max_linear_speed: float
+    source: Path  # the robot YAML they were read from
+
+
+@dataclass
+class _RobotSpeed:
+    max_linear_speed: float = field(default=DEFAULT_LINEAR_SPEED_M_S, metadata=spec(
+        "m/s per axis", range=LINEAR_SPEED_RANGE_M_S))
+
+
+def robot_bounds(robot_yaml: str | Path) -> RobotBounds:
+    """The workspace box and linear speed limit of a robot description: the one reader of a robot's bounds, for
+    deployments and for the safety gate.
+
+    Only these keys are read, so this needs neither MuJoCo nor the MJCF (``sim.robot.load_robot`` checks the rest,
+    with the same ranges: rigbot.limits)."""
     raw = config.read_yaml(robot_yaml)
     if not isinstance(raw, dict) or not isinstance(raw.get("workspace"), dict):
         raise ConfigError(f"{robot_yaml}: workspace: expected a mapping with 'low' and 'high' (x, y, z in m)")
     box = config.from_dict(Box, raw["workspace"], source=str(robot_yaml), prefix="workspace.")
     speed = config.from_dict(_RobotSpeed, {k: raw[k] for k in ("max_linear_speed",) if k in raw},
                              source=str(robot_yaml)).max_linear_speed
-    return box, speed
+    return RobotBounds(box, speed, Path(robot_yaml))
 
 
-@dataclass
-class _RobotSpeed:
-    max_linear_speed: float = field(default=DEFAULT_ROBOT_SPEED, metadata=spec("m/s per axis", range=(1e-3, 2.0)))
+def check_within_robot(low, high, max_linear_speed: float, robot: RobotBounds, source: str | Path) -> None:
+    """The hand box ``low``..``high`` inside the robot's workspace, the speed limit no higher than the robot's;
+    else a ConfigError naming ``source``, the bound and the robot file."""
+    box, speed, tol = robot.workspace, robot.max_linear_speed, 1e-9
+    for i, axis in enumerate("xyz"):
+        if not low[i] >= box.low[i] - tol:
+            raise ConfigError(f"{source}: workspace.low[{i}]: {low[i]:g} m is below the robot's workspace "
+                              f"(low {axis} {box.low[i]:g} m in {robot.source}); the box must lie inside the robot's")
+        if not high[i] <= box.high[i] + tol:
+            raise ConfigError(f"{source}: workspace.high[{i}]: {high[i]:g} m is above the robot's workspace "
+                              f"(high {axis} {box.high[i]:g} m in {robot.source}); the box must lie inside the "
+                              "robot's")
+    if not max_linear_speed <= speed + tol:
+        raise ConfigError(f"{source}: max_linear_speed: {max_linear_speed:g} m/s is above the robot's "
+                          f"{speed:g} m/s (max_linear_speed in {robot.source})")
+
+
+def bounds_of_robot(robot: str | None, deployment_file: str | Path) -> RobotBounds:
+    """The bounds of the robot a deployment names (``robot``: its key); a problem names the deployment file."""
+    if robot is not None and not isinstance(robot, str):
+        raise ConfigError(f"{deployment_file}: robot: expected a path to a robot YAML, got {config.short_repr(robot)}")
+    try:
+        return robot_bounds(robot_yaml_of(robot, deployment_file))
+    except ConfigError as e:  # the robot file names itself; say which deployment key led there
+        raise ConfigError(f"{deployment_file}: robot: {e}") from None
 
 
 def check_against_robot(low, high, max_linear_speed: float, robot: str | None, deployment_file: str | Path) -> None:
@@ -165,24 +201,7 @@ def check_against_robot(low, high, max_linear_speed: float, robot: str | None, d
     workspace, the speed limit no higher than the robot's. ConfigError naming the file, the bound and the robot.
 
     Corners recorded at +-4.9 m, or 0.5 m below the base, were otherwise written as the safety gate's box."""
-    if robot is not None and not isinstance(robot, str):
-        raise ConfigError(f"{deployment_file}: robot: expected a path to a robot YAML, got {config.short_repr(robot)}")
-    robot_yaml = robot_yaml_of(robot, deployment_file)
-    try:
-        box, speed = robot_bounds(robot_yaml)
-    except ConfigError as e:  # the robot file names itself; say which deployment key led there
-        raise ConfigError(f"{deployment_file}: robot: {e}") from None
-    tol = 1e-9
-    for i, axis in enumerate("xyz"):
-        if not low[i] >= box.low[i] - tol:
-            raise ConfigError(f"{deployment_file}: workspace.low[{i}]: {low[i]:g} m is below the robot's workspace "
-                              f"(low {axis} {box.low[i]:g} m in {robot_yaml}); the box must lie inside the robot's")
-        if not high[i] <= box.high[i] + tol:
-            raise ConfigError(f"{deployment_file}: workspace.high[{i}]: {high[i]:g} m is above the robot's workspace "
-                              f"(high {axis} {box.high[i]:g} m in {robot_yaml}); the box must lie inside the robot's")
-    if not max_linear_speed <= speed + tol:
-        raise ConfigError(f"{deployment_file}: max_linear_speed: {max_linear_speed:g} m/s is above the robot's "
-                          f"{speed:g} m/s (max_linear_speed in {robot_yaml})")
+    check_within_robot(low, high, max_linear_speed, bounds_of_robot(robot, deployment_file), deployment_file)
 
 
 def _check(cfg: DeploymentConfig, path: str | Path, saving: bool = False) -> None:
@@ -224,7 +243,7 @@ def load_deployment(path: str | Path) -> DeploymentConfig:
 def save_deployment(cfg: DeploymentConfig, path: str | Path) -> Path:
     text = HEADER + "# keys:\n" + "".join(f"#{line}\n" for line in config.describe(DeploymentConfig).splitlines()
                                           if not line.strip().startswith("source"))
-    text += yaml.safe_dump(config.to_dict(cfg), sort_keys=False, default_flow_style=None)
+    text += config.dump_yaml(config.to_dict(cfg), sort_keys=False, default_flow_style=None)
     config.validate(cfg, source=str(path))
     _check(cfg, path, saving=True)
     return atomic_write_text(path, text)

@@ -14,14 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from rigbot import npy
+from rigbot import limits
 from rigbot.config import ConfigError, read_text, read_yaml, short_repr
 from rigbot.calibration.transforms import quaternion_to_matrix, transform
 
-MAX_REACH_M = 5.0  # no arm rigbot drives reaches this far; larger numbers are millimetres
+MAX_REACH_M = limits.MAX_HAND_DISTANCE_M  # per axis: no box rigbot accepts lies farther out; larger is millimetres
 MAX_NPZ_ARRAY_BYTES = 64 * 1024 * 1024  # a pose list is kB; an array may claim no more than this
 
 
@@ -66,7 +69,7 @@ def _read_rows(path: Path) -> list[dict]:
             rows.append(entry)
         return rows
     if path.suffix.lower() == ".npz":
-        arrays = _read_npz(path)
+        arrays, names = _read_npz(path)
         if "positions" in arrays:
             positions = arrays["positions"]
             if positions.ndim != 2 or positions.shape[1] != 3:
@@ -79,7 +82,7 @@ def _read_rows(path: Path) -> list[dict]:
             if poses.ndim == 2 and poses.shape[1] == 7:
                 return [{"position": list(p[:3]), "orientation": list(p[3:])} for p in poses]
         raise ConfigError(f"{path}: expected an array 'positions' (N x 3) or 'poses' (N x 7 or N x 4 x 4); "
-                          f"found {short_repr(list(arrays))}")
+                          f"found {short_repr(names)}")
     data = read_yaml(path)
     if isinstance(data, dict) and "poses" in data:
         data = data["poses"]
@@ -98,38 +101,32 @@ def _read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """An .npz's 'positions' and 'poses' arrays as floats, keyed by name; other arrays are listed with None.
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """An .npz's 'positions' and 'poses' arrays as floats, keyed by name, and the names of all its arrays.
 
-    Each header's shape is checked against the member's size before anything is allocated (a header may claim
-    10^12 rows over a few bytes), and pickled objects are refused."""
-    arrays: dict[str, np.ndarray | None] = {}
+    Each array is read by ``rigbot.npy``: its header's shape checked against the member's size before anything
+    is allocated (a header may claim 10^12 rows over a few bytes), pickled objects refused."""
+    arrays: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                name = info.filename.removesuffix(".npy")
-                arrays[name] = _read_npz_member(path, z, info, name) if name in ("positions", "poses") else None
+            names = [n.removesuffix(".npy") for n in z.namelist()]
+            for name in ("positions", "poses"):
+                if f"{name}.npy" in z.namelist():
+                    arrays[name] = _read_npz_member(path, z, name)
     except ConfigError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, NotImplementedError) as e:
+    except npy.NpyError as e:  # names the file and the array
+        raise ConfigError(str(e)) from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, zlib.error) as e:
         raise ConfigError(f"{path}: not a readable .npz file of pose arrays: {str(e)[:200]}") from None
-    return arrays
+    return arrays, names
 
 
-def _read_npz_member(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> np.ndarray:
-    if info.file_size > MAX_NPZ_ARRAY_BYTES:
-        raise ConfigError(f"{path}: {name}: {info.file_size} bytes; a pose array is a few kB")
-    with z.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(f)
-    if dtype.hasobject or dtype.kind not in "fiu":
+def _read_npz_member(path: Path, z: zipfile.ZipFile, name: str) -> np.ndarray:
+    _, dtype = npy.member_header(z, name, MAX_NPZ_ARRAY_BYTES, str(path))
+    if dtype.kind not in "fiu":  # before loading: a bool or string array is no pose list
         raise ConfigError(f"{path}: {name}: expected numbers, got an array of {dtype}")
-    if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
-        raise ConfigError(f"{path}: {name}: its header claims {shape} x {dtype} but the file holds {info.file_size} "
-                          "bytes")
-    with z.open(info) as f:
-        return np.asarray(np.lib.format.read_array(f, allow_pickle=False), dtype=float)
+    return np.asarray(npy.read_npz_member(z, name, MAX_NPZ_ARRAY_BYTES, str(path)), dtype=float)
 
 
 def _position(path: Path, n: int, row: dict) -> np.ndarray:
@@ -142,7 +139,7 @@ def _position(path: Path, n: int, row: dict) -> np.ndarray:
         raise ConfigError(f"{path}: pose {n}: position {p.tolist()} is not three finite numbers")
     if np.any(np.abs(p) > MAX_REACH_M):
         raise ConfigError(f"{path}: pose {n}: position {p.tolist()} is more than {MAX_REACH_M:g} m from the base: "
-                          "positions must be metres (millimetres?)")
+                          "positions must be metres in the base frame (millimetres, or another frame?)")
     return p
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 from rigbot import config
 from rigbot.calibration.camera_info import CameraIntrinsics
@@ -99,8 +98,8 @@ def write_aligned_robot(deployment: DeploymentConfig, out_dir: str | Path) -> Pa
     header = (f"# The twin aligned to the calibration in {deployment.source or 'a deployment file'}, written by "
               "'rigbot calibrate align'.\n# The camera in robot_aligned.xml has the calibrated intrinsics (region of "
               "interest) and pose.\n")
-    path = atomic_write_text(out_dir / "robot.yaml", header + yaml.safe_dump(data, sort_keys=False,
-                                                                             default_flow_style=None))
+    path = atomic_write_text(out_dir / "robot.yaml", header + config.dump_yaml(data, sort_keys=False,
+                                                                               default_flow_style=None))
     from rigbot.sim.robot import load_robot
 
     load_robot(path)  # it must load as the twin will load it

@@ -31,17 +31,18 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from rigbot.config import ConfigError, read_yaml
+from rigbot.config import ConfigError, dump_yaml, read_yaml, short_repr
 from rigbot.files import atomic_write, atomic_write_text
+from rigbot.limits import MAX_HAND_DISTANCE_M
+from rigbot.npy import NpyError, member_header
 
 FORMAT_VERSION = 1
 FIELDS = ("images", "observations", "achieved_goals", "episodes", "steps")
 _CHUNK = re.compile(r"chunk_(\d{6})\.npz$")
 IMAGE_SIZES = (4, 1024)  # meta.yaml's image_size, pixels: the models take 32 to 256
 MAX_ARRAY_BYTES = 1 << 30  # one array of one chunk: 1000 frames of 512 x 512 images are 786 MB
-MAX_HAND_DISTANCE_M = 10.0  # observations start with the hand position: a table-top arm's is within metres
+# MAX_HAND_DISTANCE_M (rigbot.limits): observations start with the hand position, within it of the base per axis
 _KINDS = {"images": "u", "observations": "f", "achieved_goals": "f", "episodes": "iu", "steps": "iu"}
 
 
@@ -68,7 +69,7 @@ class FrameWriter:
                     raise DatasetError(f"{meta_path}: {key} is {old.get(key)!r}; cannot append frames with "
                                        f"{key} {meta.get(key)!r} to it")
         else:
-            atomic_write_text(meta_path, yaml.safe_dump(meta, sort_keys=False))
+            atomic_write_text(meta_path, dump_yaml(meta, sort_keys=False))
         existing = _chunks(self.folder)
         self.next_chunk = int(_CHUNK.search(existing[-1].name).group(1)) + 1 if existing else 0
         self.next_episode = 0
@@ -125,18 +126,16 @@ def read_meta(folder: str | Path) -> dict:
         raise DatasetError(f"{path}: missing; is {folder} a rigbot dataset (made by 'rigbot collect')?")
     try:
         meta = read_yaml(path)
-    except ConfigError as e:
+    except ConfigError as e:  # unreadable, not UTF-8, not YAML: read_yaml names the file
         raise DatasetError(" ".join(str(e).split())) from None  # one line: YAML's marks span several
-    except (OSError, ValueError) as e:  # unreadable, not text
-        raise DatasetError(f"{path}: cannot be read as YAML ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise DatasetError(f"{path}: not a rigbot dataset of format version {FORMAT_VERSION}")
     size = meta.get("image_size")
     if isinstance(size, bool) or not isinstance(size, int) or not IMAGE_SIZES[0] <= size <= IMAGE_SIZES[1]:
         raise DatasetError(f"{path}: image_size must be a whole number of pixels from {IMAGE_SIZES[0]} to "
-                           f"{IMAGE_SIZES[1]}, not {size!r:.100}")
+                           f"{IMAGE_SIZES[1]}, not {short_repr(size)}")
     if not isinstance(meta.get("task"), str):
-        raise DatasetError(f"{path}: task must be a task name, not {meta.get('task')!r:.100}")
+        raise DatasetError(f"{path}: task must be a task name, not {short_repr(meta.get('task'))}")
     return meta
 
 
@@ -175,31 +174,9 @@ def chunk_length(path: Path, image_size: int) -> int:
 def _npy_header(z: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple, np.dtype]:
     """(shape, dtype) from the npy header of member ``key``; its size bounded and matched to the member's."""
     try:
-        info = z.getinfo(f"{key}.npy")
-    except KeyError:
-        names = ", ".join(n.removesuffix(".npy") for n in z.namelist()[:10])
-        raise DatasetError(f"{path}: no {key} array (it holds: {names or 'nothing'})") from None
-    with z.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise DatasetError(f"{path}: {key} is in npy format version {version}; rigbot reads 1.0 and 2.0")
-        header_bytes = f.tell()
-    if dtype.hasobject:
-        raise DatasetError(f"{path}: {key} holds Python objects (a pickle); rigbot loads only plain arrays")
-    size = dtype.itemsize
-    for d in shape:
-        size *= d  # Python ints: no overflow, however large the claim
-    if size > MAX_ARRAY_BYTES:
-        raise DatasetError(f"{path}: {key} declares shape {shape} of {dtype}, {size} bytes, more than the "
-                           f"{MAX_ARRAY_BYTES} rigbot loads from one chunk")
-    if info.file_size != header_bytes + size:
-        raise DatasetError(f"{path}: {key} declares shape {shape} of {dtype} ({size} bytes) but its file holds "
-                           f"{info.file_size - header_bytes} bytes")
-    return tuple(shape), dtype
+        return member_header(z, key, MAX_ARRAY_BYTES, str(path))
+    except NpyError as e:
+        raise DatasetError(str(e)) from None
 
 
 def read_chunk(path: Path, image_size: int, fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from rigbot import media
 from rigbot.perception.preprocessing import BadImageError, preprocess
+from rigbot.text import short_repr
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ def heldout_error(vae_dir: str | Path) -> float | None:
     It sets how bad a goal image may reconstruct, so a value that would switch the check off or make it refuse
     everything (not a number, NaN, infinite, <= 0, or above 1, the largest mean squared error of 0..1 pixels) is
     a ConfigError naming the file, not silently ignored."""
-    import math
-
     from rigbot.config import ConfigError, read_yaml
 
     path = Path(vae_dir) / "vae.yaml"
@@ -47,8 +46,9 @@ def heldout_error(vae_dir: str | Path) -> float | None:
     value = info.get("heldout_mse") if isinstance(info, dict) else None
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and 0 < value <= 1):
-        shown = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and 0 < value <= 1):  # compared, not converted: NaN and inf fail it, a 400-digit int too
+        shown = short_repr(value) if number else f"a {type(value).__name__}"
         raise ConfigError(f"{path}: info.heldout_mse: expected a mean squared error in (0, 1], got {shown}")
     return float(value)
 
@@ -88,9 +88,8 @@ class GoalLibrary:
 
     def path(self, name: str) -> Path:
         if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".png"):
-            shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:80] + "..."
-            raise ValueError(f"goal name {shown}: use letters, digits, '_', '-' or '.' (starting with a letter or "
-                             "digit), up to 64 characters, no '.png'")
+            raise ValueError(f"goal name {short_repr(name)}: use letters, digits, '_', '-' or '.' (starting with a "
+                             "letter or digit), up to 64 characters, no '.png'")
         return self.folder / f"{name}.png"
 
     def names(self) -> list[str]:

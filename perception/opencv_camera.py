@@ -13,9 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rigbot import media
 from rigbot.perception.camera import CameraError, CameraNotFoundError, EndOfStreamError, StreamingCamera
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Read with rigbot.media.read_image, which checks the size a file declares before decoding a pixel (a 50 KB PNG
+# may declare 20000 x 20000 pixels, 1.2 GB decoded); the others go to cv2.imread as they are.
+SIZE_CHECKED_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,13 @@ class OpenCVCamera(StreamingCamera):
             raise EndOfStreamError(f"{self.name}: all {len(self._images)} images have been read")
         path = self._images[self._next_image]
         self._next_image += 1
+        if path.suffix.lower() in SIZE_CHECKED_SUFFIXES:
+            try:
+                return media.read_image(path)
+            except media.ImageFileError as e:  # names the file: damaged, or declaring more pixels than rigbot reads
+                raise CameraError(f"{self.name}: cannot read image {e}") from None
+            except OSError as e:  # gone or unreadable since the folder was listed
+                raise CameraError(f"{self.name}: cannot read image {path}: {e.strerror or e}") from None
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise CameraError(f"{self.name}: cannot read image {path} (corrupt, or not an image)")

@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from rigbot import config
@@ -28,8 +27,7 @@ from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig, to_model_input
 from rigbot.perception.spatial_broadcast import SpatialBroadcastDecoder
-from rigbot.weights import (WeightsFileError, check_config, check_shapes, expected_shapes, read_header, read_tensors,
-                            save_weights)
+from rigbot.weights import WeightsFileError, expected_shapes, load_weights, save_weights
 
 
 @dataclass
@@ -156,7 +154,7 @@ def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, pre
     tensors["prior.mean"] = torch.as_tensor(prior.mean, dtype=torch.float64)
     tensors["prior.cov"] = torch.as_tensor(prior.cov, dtype=torch.float64)
     save_weights(directory / WEIGHTS, tensors, cfg["vae"], TAG)
-    atomic_write_text(directory / CONFIG, yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(directory / CONFIG, config.dump_yaml(cfg, sort_keys=False))
     return directory
 
 
@@ -180,12 +178,12 @@ def load_checkpoint(directory: str | Path) -> Encoder:
         del written["decoder"]
     # the header is checked against the config, and its shapes against the network's (built on the meta device),
     # before the network is built: a vae.yaml asking for huge channels costs nothing to refuse
-    header = read_header(weights)
-    check_config(weights, header, written, TAG, cfg_source=str(cfg_path))
     dim = vae_cfg.latent_dim
-    check_shapes(weights, header, {**expected_shapes(lambda: ConvVAE(vae_cfg)),
-                                   "prior.mean": ((dim,), "F64"), "prior.cov": ((dim, dim), "F64")})
-    tensors = read_tensors(weights, header)
+
+    def shapes():
+        return {**expected_shapes(lambda: ConvVAE(vae_cfg)),
+                "prior.mean": ((dim,), "F64"), "prior.cov": ((dim, dim), "F64")}
+    tensors = load_weights(weights, written, TAG, shapes, cfg_source=str(cfg_path))
     vae = ConvVAE(vae_cfg)
     vae.load_state_dict({k: tensors[k] for k in vae.state_dict()})
     try:

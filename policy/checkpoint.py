@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args, get_type_hints
+from typing import Literal
 
 import numpy as np
-import yaml
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.perception.vae import Encoder, load_checkpoint
 from rigbot.policy.agents import LEARNERS, make_agent
-from rigbot.weights import check_config, check_shapes, expected_shapes, read_header, read_tensors, save_weights
+from rigbot.weights import expected_shapes, load_weights, save_weights
 
 WEIGHTS, CONFIG, TAG = "policy.safetensors", "policy.yaml", "rigbot_policy_config"
 ARCHITECTURE_KEYS = ("observation", "obs_dim", "goal_dim", "action_dim")
@@ -48,11 +47,11 @@ class PolicyConfig:
     max_linear_speed: float = field(metadata=spec("m/s per axis its actions are scaled to", range=(1e-3, 2.0)))
     control_hz: float = field(metadata=spec("actions per second it was trained at", range=(1.0, 500.0)))
     image_size: int = field(metadata=spec("camera image side it was trained on, pixels", range=(32, 256)))
+    # every key of LEARNERS (tests/test_policy.py checks it)
     learner: Literal["td3", "sac", "ris", "hiql"] = field(default="td3", metadata=spec("the agent kind"))
 
 
 FIELDS = tuple(PolicyConfig.__dataclass_fields__)
-assert set(get_args(get_type_hints(PolicyConfig)["learner"])) == set(LEARNERS), "PolicyConfig.learner: list them all"
 
 
 def learner_of(meta: dict) -> str:
@@ -92,7 +91,11 @@ def load_agent(path: str | Path, meta: dict, cfg_source: str):
     """The agent in the weights file ``path``, for the policy config ``meta`` (read from ``cfg_source``). The
     file's header is checked against ``meta`` (its saved config, then its tensor shapes against the network's,
     found without allocating it) before the network is built, so no config can make it build a huge one."""
-    runtime, agent_cfg = read_policy_config(meta, cfg_source)
+    return _load_agent(path, meta, cfg_source, *read_policy_config(meta, cfg_source))
+
+
+def _load_agent(path: str | Path, meta: dict, cfg_source: str, runtime: PolicyConfig, agent_cfg):
+    """``load_agent`` for a ``meta`` already read by ``read_policy_config`` (as ``runtime`` and ``agent_cfg``)."""
     learner = runtime.learner
     goal_index = None if learner != "ris" else list(range(runtime.goal_dim))  # a placeholder; the weights hold it
 
@@ -100,14 +103,13 @@ def load_agent(path: str | Path, meta: dict, cfg_source: str):
         return make_agent(learner, agent_cfg, runtime.obs_dim, runtime.goal_dim, runtime.action_dim,
                           goal_index=goal_index)
 
-    header = read_header(path)
-    check_config(path, header, _architecture(meta), TAG, cfg_source, optional=RUNTIME_KEYS)
-    try:
-        shapes = expected_shapes(build)
-    except (ValueError, RuntimeError, TypeError) as e:  # e.g. a hidden layer of size 0
-        raise ConfigError(f"{cfg_source}: {learner}: not a network that can be built ({e})") from None
-    check_shapes(path, header, shapes)
-    tensors = read_tensors(path, header)
+    def shapes():
+        try:
+            return expected_shapes(build)
+        except (ValueError, RuntimeError, TypeError) as e:  # e.g. a hidden layer of size 0
+            raise ConfigError(f"{cfg_source}: {learner}: not a network that can be built ({e})") from None
+
+    tensors = load_weights(path, _architecture(meta), TAG, shapes, cfg_source, optional=RUNTIME_KEYS)
     agent = build()
     agent.load_state_dict({k: tensors[k] for k in agent.state_dict()})
     return agent
@@ -117,15 +119,15 @@ def save_policy(directory: str | Path, agent, meta: dict) -> Path:
     """Write the deployable policy (weights, then YAML) into ``directory``; each file atomically."""
     directory = Path(directory)
     save_agent(directory / WEIGHTS, agent, meta)
-    atomic_write_text(directory / CONFIG, yaml.safe_dump(meta, sort_keys=False))
+    atomic_write_text(directory / CONFIG, config.dump_yaml(meta, sort_keys=False))
     return directory
 
 
 class GoalReachingPolicy:
     """What a deployment needs: latents (or states) in, end-effector velocities (m/s) out."""
 
-    def __init__(self, agent, encoder: Encoder | None, meta: dict, directory: Path):
-        runtime, _ = read_policy_config(meta, str(Path(directory) / CONFIG))
+    def __init__(self, agent, encoder: Encoder | None, meta: dict, directory: Path, runtime: PolicyConfig):
+        """``runtime``: ``meta`` (the folder's policy.yaml) as ``read_policy_config`` read it."""
         self.agent, self.encoder, self.meta, self.directory = agent.eval(), encoder, meta, directory
         self.config = runtime
         self.task: str = runtime.task
@@ -163,11 +165,12 @@ def load_policy_folder(directory: str | Path) -> GoalReachingPolicy:
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path}: missing; is {directory} a policy folder made by 'rigbot train'?")
     meta = config.read_yaml(cfg_path)
-    agent = load_agent(directory / WEIGHTS, meta, str(cfg_path))
+    runtime, agent_cfg = read_policy_config(meta, str(cfg_path))  # once: the agent and the policy share it
+    agent = _load_agent(directory / WEIGHTS, meta, str(cfg_path), runtime, agent_cfg)
     encoder = None
-    if meta["observation"] == "latent":
+    if runtime.observation == "latent":
         encoder = load_checkpoint(directory / "vae")
-        if encoder.latent_dim != meta["obs_dim"]:
+        if encoder.latent_dim != runtime.obs_dim:
             raise ValueError(f"{directory / 'vae'}: latent size {encoder.latent_dim}, but the policy was trained "
-                             f"on {meta['obs_dim']}-dimensional latents")
-    return GoalReachingPolicy(agent, encoder, meta, directory)
+                             f"on {runtime.obs_dim}-dimensional latents")
+    return GoalReachingPolicy(agent, encoder, meta, directory, runtime)

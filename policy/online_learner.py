@@ -218,11 +218,12 @@ class OnlineLearner:
 
     def publish(self, note: str = "") -> int:
         """The agent (and its VAE, if fine-tuned) as the next store version, made current; returns its number."""
-        import torch
+        from rigbot.weights import non_finite_tensor  # the check every reader of the version makes
 
-        state = self.agent.state_dict()
-        if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
-            raise ValueError("the agent's weights are not finite; not publishing them")
+        bad = non_finite_tensor(self.agent.state_dict())
+        if bad is not None:
+            raise ValueError(f"the agent's weights are not finite (tensor {bad} holds NaN or Inf); not publishing "
+                             "them")
         meta = {**self.meta, "online": {"updates": self.updates, "transitions": self.transitions,
                                         "episodes": self.episodes, "parent": self.version}}
         info = {"updates": self.updates, "transitions": self.transitions, "episodes": self.episodes,

@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from rigbot import config
+from rigbot.calibration.deployment import bounds_of_robot, check_within_robot, load_deployment, robot_bounds
 from rigbot.config import ConfigError, spec
+from rigbot.limits import (DEFAULT_ANGULAR_SPEED_RAD_S, DEFAULT_LINEAR_SPEED_M_S, MAX_ANGULAR_SPEED_RAD_S,
+                           MAX_LINEAR_SPEED_M_S)
 
 
 @dataclass
@@ -31,9 +34,10 @@ class SafetyLimits:
 
     workspace_low: tuple[float, float, float] = field(metadata=spec("lowest hand x, y, z allowed, m (robot base frame)"))
     workspace_high: tuple[float, float, float] = field(metadata=spec("highest hand x, y, z allowed, m"))
-    max_linear_speed: float = field(default=0.2, metadata=spec("per-axis linear speed limit, m/s", range=(0.0, 2.0)))
-    max_angular_speed: float = field(default=0.5, metadata=spec("per-axis angular speed limit, rad/s",
-                                                                range=(0.0, 10.0)))
+    max_linear_speed: float = field(default=DEFAULT_LINEAR_SPEED_M_S, metadata=spec(
+        "per-axis linear speed limit, m/s", range=(0.0, MAX_LINEAR_SPEED_M_S)))
+    max_angular_speed: float = field(default=DEFAULT_ANGULAR_SPEED_RAD_S, metadata=spec(
+        "per-axis angular speed limit, rad/s", range=(0.0, MAX_ANGULAR_SPEED_RAD_S)))
     command_timeout: float = field(default=0.2, metadata=spec("zero the arm when no command came for this long, s",
                                                               range=(0.01, 10.0)))
     pose_timeout: float = field(default=0.2, metadata=spec("zero the arm when the hand position is older, s",
@@ -49,31 +53,37 @@ class SafetyLimits:
                 raise ConfigError(f"workspace: low {axis} ({lo}) must be below high {axis} ({hi})")
 
 
-def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
-    """Safety limits from a robot or deployment YAML: ``workspace: {low, high}`` and ``max_linear_speed``.
+_BOUNDS = {"workspace_low", "workspace_high", "max_linear_speed"}  # what an override may tighten, never widen
 
-    Only those keys are read, so the twin's robot description (``sim/robots/*.yaml``) and a calibrated
-    deployment file with the same keys both work. ``overrides`` set the other SafetyLimits fields.
+
+def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
+    """Safety limits from a robot description or a calibrated deployment file; ``overrides`` set SafetyLimits fields.
+
+    A robot description (``sim/robots/*.yaml``: it names its ``mjcf``, which no deployment has) gives its workspace
+    and linear speed, read by ``deployment.robot_bounds`` (no MuJoCo needed). Any other file is a deployment,
+    read by ``load_deployment`` with every check it makes (keys, ranges, the box and speed within its robot's, the
+    roi within its camera's image); it gives the angular speed too. Either way the file must state its workspace:
+    a default box is not one anyone measured. An override of the box or the speed must stay within the robot's.
     """
     path = Path(path)
     raw = config.read_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'workspace' and 'max_linear_speed'")
-    ws = raw.get("workspace")
-    if not isinstance(ws, dict) or "low" not in ws or "high" not in ws:
-        raise ConfigError(f"{path}: workspace: expected a mapping with 'low' and 'high' (x, y, z in m)")
-    data = {"workspace_low": ws["low"], "workspace_high": ws["high"]}
-    if "max_linear_speed" in raw:
-        data["max_linear_speed"] = raw["max_linear_speed"]
-    if "max_angular_speed" in raw:
-        data["max_angular_speed"] = raw["max_angular_speed"]
-    data.update(overrides)
+    if not isinstance(raw, dict) or not isinstance(raw.get("workspace"), dict):
+        raise ConfigError(f"{path}: workspace: expected a mapping with 'low' and 'high' (x, y, z in m): the gate "
+                          "keeps the hand in the box the file states")
+    if "mjcf" in raw:
+        robot = robot_bounds(path)
+        data = {"max_linear_speed": robot.max_linear_speed}
+        box = robot.workspace
+    else:
+        deployment = load_deployment(path)
+        robot = bounds_of_robot(deployment.robot, path)
+        data = {"max_linear_speed": deployment.max_linear_speed, "max_angular_speed": deployment.max_angular_speed}
+        box = deployment.workspace
+    data = {"workspace_low": box.low, "workspace_high": box.high, **data, **overrides}
     limits = config.from_dict(SafetyLimits, data, source=str(path))
-    if "mjcf" not in raw:  # not a robot description (a deployment file): its bounds must fit the robot it is for
-        from rigbot.calibration.deployment import check_against_robot
-
-        check_against_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, raw.get("robot"),
-                            path)
+    if _BOUNDS & overrides.keys():
+        check_within_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, robot,
+                           f"the override of {path}")
     return limits
 
 

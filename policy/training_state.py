@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import yaml
 
 from rigbot import config
 from rigbot.files import atomic_write_text
@@ -34,8 +33,8 @@ def save_training_state(out: Path, step: int, agent, meta: dict, progress: dict,
     torch.save({**agent.optimizer_state(), "torch_rng": torch.get_rng_state()}, step_dir / "optim.pt")
     if add is not None:
         add(step_dir)
-    atomic_write_text(step_dir / "progress.yaml", yaml.safe_dump(progress, sort_keys=False))
-    atomic_write_text(training / "latest.yaml", yaml.safe_dump({"step_dir": step_dir.name}))
+    atomic_write_text(step_dir / "progress.yaml", config.dump_yaml(progress, sort_keys=False))
+    atomic_write_text(training / "latest.yaml", config.dump_yaml({"step_dir": step_dir.name}))
     for old in training.glob("step_*"):
         if old != step_dir:
             shutil.rmtree(old, ignore_errors=True)

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from rigbot import config, media
 from rigbot.files import atomic_write_text
@@ -95,7 +94,7 @@ def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Pat
                   "training": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in history.items()},
                   "heldout_before": {k: round(v, 5) for k, v in before.items()},
                   "heldout_after": {k: round(v, 5) for k, v in after.items()}}
-        atomic_write_text(tmp / "finetune.yaml", yaml.safe_dump(report, sort_keys=False))
+        atomic_write_text(tmp / "finetune.yaml", config.dump_yaml(report, sort_keys=False))
         show = val[np.linspace(0, len(val) - 1, min(8, len(val))).astype(int)]  # spread over the episodes
         _picture(tmp / "finetune.png", images[show], twin[show], reference, enc)
         if out.exists():

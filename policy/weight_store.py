@@ -26,8 +26,6 @@ import re
 import shutil
 from pathlib import Path
 
-import yaml
-
 from rigbot import config
 from rigbot.config import ConfigError
 from rigbot.files import atomic_write
@@ -52,12 +50,12 @@ def architecture(policy_dir: str | Path) -> dict:
     path = policy_dir / "policy.yaml"
     meta = config.read_yaml(path)
     try:
-        read_policy_config(meta, str(path))
+        runtime, _ = read_policy_config(meta, str(path))
     except ConfigError as e:
         raise WeightStoreError(str(e)) from None
-    learner = meta.get("learner", "td3")
-    arch = {k: meta.get(k, "td3" if k == "learner" else None) for k in POLICY_KEYS}
-    arch[learner] = meta.get(learner)
+    # meta's own values (as written in store.yaml), each present once read_policy_config accepted meta
+    arch = {**{k: meta[k] for k in POLICY_KEYS if k != "learner"}, "learner": runtime.learner}
+    arch[runtime.learner] = meta[runtime.learner]
     vae_yaml = policy_dir / "vae" / "vae.yaml"
     if vae_yaml.is_file():
         raw = config.read_yaml(vae_yaml)
@@ -100,7 +98,7 @@ def _files(folder: Path) -> list[Path]:
 def _write_yaml_durably(path: Path, data: dict) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "w") as f:
-            f.write(yaml.safe_dump(data, sort_keys=False))
+            f.write(config.dump_yaml(data, sort_keys=False))
             f.flush()
             os.fsync(f.fileno())
     atomic_write(path, write)

@@ -83,8 +83,6 @@ def cmd_show(args) -> int:
 
 def cmd_config(args) -> int:
     """Print a config with every key documented."""
-    import yaml
-
     from rigbot import config
 
     if args.what == "robot":
@@ -96,7 +94,7 @@ def cmd_config(args) -> int:
 
     cls = {"reach": TaskConfig, "push": PushConfig}[args.what]
     print(f"# {args.what} task config; keys:\n" + "\n".join("#" + ln for ln in config.describe(cls).splitlines()))
-    print(yaml.safe_dump(config.to_dict(cls()), sort_keys=False), end="")
+    print(config.dump_yaml(config.to_dict(cls()), sort_keys=False), end="")
     return 0
 
 

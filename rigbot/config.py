@@ -17,9 +17,11 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Iterator, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
+
+from rigbot.text import SHORT_REPR_CHARS, short_repr  # noqa: F401  (readers import short_repr from here too)
 
 T = TypeVar("T")
 
@@ -28,48 +30,10 @@ T = TypeVar("T")
 MAX_YAML_BYTES = 4 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000  # values once aliases are expanded: a 450-byte alias bomb expands to 387 M
 MAX_YAML_DEPTH = 64          # nesting of lists and mappings; deeper input overflowed the composer's recursion
-SHORT_REPR_CHARS = 80        # how much of a refused value an error message shows
 
 
 class ConfigError(ValueError):
     """A configuration file or value that rigbot refuses; the message names the file and the key."""
-
-
-def _repr_pieces(value: Any) -> Iterator[str]:
-    """repr(value) in pieces, lazily: a caller that stops early never builds the rest (shared aliases can make a
-    small document expand to billions of items)."""
-    if isinstance(value, dict):
-        yield "{"
-        for i, (k, v) in enumerate(value.items()):
-            yield ", " if i else ""
-            yield from _repr_pieces(k)
-            yield ": "
-            yield from _repr_pieces(v)
-        yield "}"
-    elif isinstance(value, (list, tuple)):
-        yield "[" if isinstance(value, list) else "("
-        for i, v in enumerate(value):
-            yield ", " if i else ""
-            yield from _repr_pieces(v)
-        yield "]" if isinstance(value, list) else ("," if len(value) == 1 else "") + ")"
-    elif isinstance(value, (str, bytes)):
-        text = repr(value[:SHORT_REPR_CHARS + 1])
-        yield text if len(value) <= SHORT_REPR_CHARS else text[:-1]  # an open quote: it goes on
-    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        yield f"<an integer of {value.bit_length()} bits>"  # repr of a huge int is slow, or refused outright
-    else:
-        yield repr(value)[:SHORT_REPR_CHARS + 1]
-
-
-def short_repr(value: Any, limit: int = SHORT_REPR_CHARS) -> str:
-    """repr(value), cut to about ``limit`` characters without building the whole of it."""
-    out, n = [], 0
-    for piece in _repr_pieces(value):
-        out.append(piece)
-        n += len(piece)
-        if n > limit:
-            return "".join(out)[:limit] + "..."
-    return "".join(out)
 
 
 def _key_name(key: Any) -> str:
@@ -120,7 +84,7 @@ def _where(source: str | None, key: str) -> str:
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        return "one of " + ", ".join(short_repr(a) for a in get_args(tp))
     if origin in (list, tuple):
         return "a list"
     if origin in (Union, types.UnionType):
@@ -314,9 +278,20 @@ class ConfigLoader(yaml.SafeLoader):
 
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
-# And the other way round: yaml.safe_dump must quote a string such as "1e5", or ConfigLoader would read it back as
-# a number. (This only adds quotes to what SafeDumper writes; SafeLoader keeps its own resolvers.)
-yaml.SafeDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+class ConfigDumper(yaml.SafeDumper):
+    """SafeDumper that quotes a string such as "1e5", which ConfigLoader would otherwise read back as a number.
+
+    rigbot's own class, so PyYAML's SafeDumper stays as it is for everything else in the process."""
+
+
+ConfigDumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def dump_yaml(data: Any, stream=None, **kwargs) -> Any:
+    """``yaml.safe_dump`` (same defaults) with ConfigDumper: what rigbot writes, ConfigLoader reads back as it was."""
+    return yaml.dump(data, stream, Dumper=ConfigDumper, **kwargs)
 
 
 def parse_yaml(text: str, source: str = "<text>") -> Any:
@@ -386,7 +361,7 @@ def to_dict(obj: Any) -> Any:
 
 
 def dump(obj: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(obj), sort_keys=False))
+    Path(path).write_text(dump_yaml(to_dict(obj), sort_keys=False))
 
 
 def describe(cls: type) -> str:

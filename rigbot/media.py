@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rigbot import limits
 from rigbot.files import atomic_write
 
 
@@ -53,11 +54,10 @@ def write_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> 
     return atomic_write(path, lambda tmp: cv2.imwriteanimation(str(tmp), anim))
 
 
-# What rigbot reads as an image file (goal images, calibration views): far above any camera it works with, far
-# below what a hostile header can declare (10^8 pixels in a few hundred kilobytes of PNG, 4 * 10^9 in a JPEG).
-MAX_SIDE = 8192
-MAX_PIXELS = 40_000_000
-MAX_FILE_BYTES = 128 << 20
+# What rigbot reads as an image file (goal images, calibration views) or image message: rigbot.limits' bounds.
+MAX_SIDE = limits.MAX_IMAGE_SIDE_PX
+MAX_PIXELS = limits.MAX_IMAGE_PIXELS
+MAX_FILE_BYTES = limits.MAX_IMAGE_FILE_BYTES
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8"
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...): not DHT (C4), JPG (C8) or DAC (CC)

@@ -5,12 +5,15 @@ Reading is in three steps, so nothing is allocated for a file before it is known
 1. ``read_header``: the header alone, bounded (its declared size, every tensor's dtype, shape and byte range
    checked against the file's real size), so a header claiming 2^60 bytes or a tensor of 2^80 elements is refused
    at once;
-2. ``check_config`` and ``check_shapes``: its saved config against the YAML beside the file, and every tensor's
-   shape against what the model expects (``expected_shapes`` builds the model on PyTorch's "meta" device, which
-   allocates nothing, so a config asking for a 10 GB network costs nothing to refuse);
-3. ``read_tensors``: the tensors, each refused by name if it holds NaN or Inf.
+2. ``check_config`` and ``check_shapes``: its saved config against the YAML beside the file (so declared sizes are
+   compared with the file's before any network is built), then every tensor's shape against what the model
+   expects (``expected_shapes`` builds the model on PyTorch's "meta" device, which allocates nothing, so a config
+   asking for a 10 GB network costs nothing to refuse);
+3. ``read_tensors``: the tensors, each refused by name if it holds NaN or Inf (``non_finite_tensor``, the check
+   the online learner makes before publishing too).
 
-``load_weights`` does all three. Every refusal is a ``WeightsFileError`` that names the file and the problem.
+``load_weights`` does all three, asking for the expected shapes only once the config matches; the policy and VAE
+loaders both use it. Every refusal is a ``WeightsFileError`` that names the file and the problem.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rigbot.files import atomic_write
+from rigbot.text import short_repr
 
 # rigbot's headers are a few kilobytes (names, shapes, offsets, one config); safetensors itself allows 100 MB
 MAX_HEADER_BYTES = 16 << 20
@@ -47,12 +51,6 @@ class Header:
     metadata: dict[str, str]
     dtypes: dict[str, str]
     shapes: dict[str, tuple[int, ...]]
-
-
-def _brief(value, limit: int = 120) -> str:
-    """``repr`` cut short: a hostile file's values go into messages without flooding them."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _canonical(cfg: dict) -> str:
@@ -84,7 +82,7 @@ def read_header(path: str | Path) -> Header:
     try:
         entries = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise WeightsFileError(f"{path}: not a readable safetensors file: its header is not JSON ({_brief(str(e))})"
+        raise WeightsFileError(f"{path}: not a readable safetensors file: its header is not JSON ({short_repr(str(e))})"
                                ) from None
     if not isinstance(entries, dict):
         raise WeightsFileError(f"{path}: not a readable safetensors file: its header is not a mapping")
@@ -102,19 +100,19 @@ def read_header(path: str | Path) -> Header:
 
 
 def _tensor_entry(path: Path, name: str, entry, data_bytes: int) -> tuple[str, tuple[int, ...], tuple[int, int]]:
-    where = f"{path}: tensor {_brief(name, 60)}"
+    where = f"{path}: tensor {short_repr(name, 60)}"
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise WeightsFileError(f"{where}: expected dtype, shape and data_offsets, got {_brief(entry)}")
+        raise WeightsFileError(f"{where}: expected dtype, shape and data_offsets, got {short_repr(entry)}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in DTYPE_BYTES:
-        raise WeightsFileError(f"{where}: dtype {_brief(dtype)} is not one of {', '.join(DTYPE_BYTES)}")
+        raise WeightsFileError(f"{where}: dtype {short_repr(dtype)} is not one of {', '.join(DTYPE_BYTES)}")
     if (not isinstance(shape, list) or len(shape) > MAX_DIMS
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
-        raise WeightsFileError(f"{where}: shape {_brief(shape)} is not a list of at most {MAX_DIMS} "
+        raise WeightsFileError(f"{where}: shape {short_repr(shape)} is not a list of at most {MAX_DIMS} "
                                "non-negative integers")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in offsets)):
-        raise WeightsFileError(f"{where}: data_offsets {_brief(offsets)} is not a [begin, end] pair of integers")
+        raise WeightsFileError(f"{where}: data_offsets {short_repr(offsets)} is not a [begin, end] pair of integers")
     begin, end = offsets
     if not 0 <= begin <= end <= data_bytes:
         raise WeightsFileError(f"{where}: data_offsets [{begin}, {end}] lie outside the {data_bytes} data bytes "
@@ -131,9 +129,9 @@ def _check_spans(path: Path, spans: list, data_bytes: int) -> None:
     at, previous = 0, None
     for (begin, end), name in sorted(spans):
         if begin < at:
-            raise WeightsFileError(f"{path}: tensors {_brief(previous, 60)} and {_brief(name, 60)} overlap")
+            raise WeightsFileError(f"{path}: tensors {short_repr(previous, 60)} and {short_repr(name, 60)} overlap")
         if begin > at:
-            raise WeightsFileError(f"{path}: {begin - at} bytes before tensor {_brief(name, 60)} belong to no "
+            raise WeightsFileError(f"{path}: {begin - at} bytes before tensor {short_repr(name, 60)} belong to no "
                                    "tensor (damaged)")
         at, previous = end, name
     if at != data_bytes:
@@ -161,10 +159,10 @@ def check_config(path: str | Path, header: Header, cfg: dict, tag: str, cfg_sour
         if isinstance(saved, dict):  # name only the keys that differ
             a, b = _flat(saved), _flat(expected)
             keys = sorted(k for k in set(a) | set(b) if a.get(k, _ABSENT) != b.get(k, _ABSENT))
-            saved_text = ", ".join(f"{k}={_brief(a.get(k, _ABSENT), 60)}" for k in keys[:6])
-            expected_text = ", ".join(f"{k}={_brief(b.get(k, _ABSENT), 60)}" for k in keys[:6])
+            saved_text = ", ".join(f"{k}={short_repr(a.get(k, _ABSENT), 60)}" for k in keys[:6])
+            expected_text = ", ".join(f"{k}={short_repr(b.get(k, _ABSENT), 60)}" for k in keys[:6])
         else:
-            saved_text, expected_text = _brief(saved_text, 200), _canonical(expected)
+            saved_text, expected_text = short_repr(saved_text, 200), _canonical(expected)
         raise WeightsFileError(f"{path} was saved with config {saved_text}, but {cfg_source} says {expected_text}; "
                                "they must match")
 
@@ -195,10 +193,9 @@ def expected_shapes(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[tup
     return {k: (tuple(t.shape), _TORCH_DTYPES.get(t.dtype, str(t.dtype))) for k, t in model.state_dict().items()}
 
 
-def check_shapes(path: str | Path, header: Header, expected: dict[str, tuple[tuple[int, ...], str]],
-                 extra: tuple[str, ...] = ()) -> None:
-    """Every tensor ``expected`` names (and those in ``extra``) must be in the file, with that shape and dtype."""
-    missing = sorted((set(expected) | set(extra)) - set(header.shapes))
+def check_shapes(path: str | Path, header: Header, expected: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Every tensor ``expected`` names must be in the file, with that shape and dtype."""
+    missing = sorted(set(expected) - set(header.shapes))
     if missing:
         raise WeightsFileError(f"{path}: tensors missing for this config: {', '.join(missing[:5])}")
     for name, (shape, dtype) in expected.items():
@@ -214,24 +211,31 @@ def read_tensors(path: str | Path, header: Header) -> dict[str, torch.Tensor]:
     try:
         tensors = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types; the header check leaves few to reach here
-        raise WeightsFileError(f"{path}: not a readable safetensors file ({_brief(str(e))})") from None
+        raise WeightsFileError(f"{path}: not a readable safetensors file ({short_repr(str(e))})") from None
     if set(tensors) != set(header.shapes):
         raise WeightsFileError(f"{path}: changed while it was being read")
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t if t.element_size() > 1 else t.float()).all()):
-            raise WeightsFileError(f"{path}: tensor {name} holds NaN or Inf; refusing weights that are not finite")
+    name = non_finite_tensor(tensors)
+    if name is not None:
+        raise WeightsFileError(f"{path}: tensor {name} holds NaN or Inf; refusing weights that are not finite")
     return tensors
 
 
-def load_weights(path: str | Path, cfg: dict, tag: str, expected: dict,
-                 extra: tuple[str, ...] = (), cfg_source: str = "its config",
-                 optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-    """The tensors of ``path``, after checking its saved config equals ``cfg`` and its tensors have the shapes of
-    ``expected`` (``expected_shapes``, or a model's state_dict); ``extra`` names further tensors that must be
-    present."""
-    if any(isinstance(v, torch.Tensor) for v in expected.values()):  # a model's state_dict
-        expected = {k: (tuple(t.shape), _TORCH_DTYPES.get(t.dtype, str(t.dtype))) for k, t in expected.items()}
+def non_finite_tensor(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or Inf; None when every one is finite."""
+    for name, t in tensors.items():
+        # torch.isfinite does not take 1-byte floats (float8): those are checked as float32
+        if t.is_floating_point() and not bool(torch.isfinite(t if t.element_size() > 1 else t.float()).all()):
+            return name
+    return None
+
+
+def load_weights(path: str | Path, cfg: dict, tag: str, shapes: Callable[[], dict[str, tuple[tuple[int, ...], str]]],
+                 cfg_source: str = "its config", optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``, after checking its saved config equals ``cfg`` (``check_config``; ``optional``
+    keys may be absent from it), then its tensors against ``shapes()`` (``check_shapes``; e.g. from
+    ``expected_shapes``). ``shapes`` is called only once the config matches, so a config the file was not saved
+    with never gets a network built, not even on the meta device."""
     header = read_header(path)
     check_config(path, header, cfg, tag, cfg_source, optional)
-    check_shapes(path, header, expected, extra)
+    check_shapes(path, header, shapes())
     return read_tensors(path, header)

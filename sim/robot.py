@@ -13,15 +13,15 @@ import numpy as np
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
+from rigbot.limits import (DEFAULT_LINEAR_SPEED_M_S, DEFAULT_ROBOT_YAML, LINEAR_SPEED_RANGE_M_S, MAX_COORDINATE_M,
+                           MAX_TIMESTEP_S)
 from rigbot.sim.rendering import mujoco
 
-DEFAULT_ROBOT = Path(__file__).parent / "robots" / "tabletop_arm.yaml"
+DEFAULT_ROBOT = DEFAULT_ROBOT_YAML
 
-# Physical ranges of what rigbot drives: a table-top arm. They keep a typo (mm for m, a missing dot) from becoming
-# a 1000 m workspace that the IK walk crawls across, or a physics step longer than the control period.
-MAX_COORDINATE_M = 3.0                # any workspace or home coordinate, metres from the MJCF world origin
-MAX_TIMESTEP_S = 0.05                 # MuJoCo's step; arms are simulated at 1-10 ms
-_COORDINATE = (-MAX_COORDINATE_M, MAX_COORDINATE_M)
+# Physical ranges of what rigbot drives, a table-top arm (rigbot.limits). They keep a typo (mm for m, a missing dot)
+# from becoming a 1000 m workspace that the IK walk crawls across, or a physics step longer than the control period.
+_COORDINATE = (-MAX_COORDINATE_M, MAX_COORDINATE_M)  # any workspace or home coordinate, from the MJCF world origin
 
 
 @dataclass
@@ -63,7 +63,8 @@ class RobotConfig:
     ik_seed: Optional[list[float]] = field(
         default=None, metadata=spec("joint angles (rad, or m for slides) to start inverse kinematics from at reset; "
                                     "null: zeros", range=(-100.0, 100.0)))
-    max_linear_speed: float = field(default=0.2, metadata=spec("m/s per axis", range=(1e-3, 2.0)))
+    max_linear_speed: float = field(default=DEFAULT_LINEAR_SPEED_M_S, metadata=spec(
+        "m/s per axis", range=LINEAR_SPEED_RANGE_M_S))
     control_hz: float = field(default=10.0, metadata=spec("commands per second", range=(1.0, 500.0)))
     source: str = field(default="", metadata=spec("the YAML file this came from (set on load)"))
 

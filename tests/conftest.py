@@ -33,6 +33,17 @@ CI_REACH = {"frames": 3000, "vae_epochs": 20, "env_steps": 4000,
 
 
 @pytest.fixture(scope="session")
+def plumbing_checkpoint(request, tmp_path_factory):
+    """A briefly trained VAE and an untrained actor (``ros_helpers.make_plumbing_checkpoint``), for the graph and
+    launch tests: made once per suite, and kept in pytest's cache folder between local runs (when the cache is on)."""
+    from ros_helpers import make_plumbing_checkpoint
+
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("rigbot_plumbing_checkpoint_v1") if cache else tmp_path_factory.mktemp("plumbing")
+    return make_plumbing_checkpoint(folder)
+
+
+@pytest.fixture(scope="session")
 def trained_reach_policy(tmp_path_factory):
     """A RIG reach policy trained once per test session, by the real pipeline, on a fixed seed."""
     from rigbot.policy.pipeline import train_pipeline

@@ -153,6 +153,17 @@ def trained_reach_checkpoint() -> Path | None:
     return None
 
 
+def bench_module(name: str):
+    """A script of bench/ (e.g. ``bench_ros_latency``) as a module (bench/ is no package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def goal_png(path, target) -> str:
     """The twin's reach scene with the hand at ``target`` (x, y), as a PNG file, as a user would have it."""
     import rigbot.sim as sim

@@ -634,19 +634,22 @@ def test_library_thresholds_refuse_nan_and_non_positive(views):
         workspace_from_positions(np.array([[0.2, -0.1, 0.05], [0.5, np.nan, 0.2]]), 0.01)
 
 
-@pytest.mark.parametrize("corners, bound, why", [
-    ("x,y,z\n-4.9,-4.9,-4.9\n4.9,4.9,4.9\n", "workspace.low[0]", "out of range [-3.0, 3.0]"),
-    ("x,y,z\n0.22,-0.16,-0.5\n0.5,0.16,0.22\n", "workspace.low[2]", "below the robot's workspace (low z 0.02 m in"),
-    ("x,y,z\n0.22,-0.16,0.03\n0.9,0.16,0.22\n", "workspace.high[0]", "above the robot's workspace (high x 0.52 m"),
+@pytest.mark.parametrize("corners, named, bound, why", [
+    # beyond any box rigbot accepts: the pose file is refused before a box is made of it
+    ("x,y,z\n-4.9,-4.9,-4.9\n4.9,4.9,4.9\n", "corners.csv", "pose 0", "more than 3 m from the base"),
+    ("x,y,z\n0.22,-0.16,-0.5\n0.5,0.16,0.22\n", "deployment.yaml", "workspace.low[2]",
+     "below the robot's workspace (low z 0.02 m in"),
+    ("x,y,z\n0.22,-0.16,0.03\n0.9,0.16,0.22\n", "deployment.yaml", "workspace.high[0]",
+     "above the robot's workspace (high x 0.52 m"),
 ])
-def test_workspace_outside_the_robot_description_is_not_written(tmp_path, corners, bound, why, capsys):
+def test_workspace_outside_the_robot_description_is_not_written(tmp_path, corners, named, bound, why, capsys):
     """Corners at +-4.9 m, or 0.5 m below the base, became the safety gate's box."""
     dep = tmp_path / "deployment.yaml"
     (tmp_path / "corners.csv").write_text(corners)
     assert main(["calibrate", "workspace", "--deployment", str(dep), "--poses", str(tmp_path / "corners.csv"),
                  "--margin", "0.01"]) == 2
     err = capsys.readouterr().err
-    assert str(dep) in err and bound in err and why in err, err
+    assert str(tmp_path / named) in err and bound in err and why in err, err
     assert not dep.exists()
 
 
@@ -761,3 +764,34 @@ def test_pose_npz_with_pickled_or_oversized_arrays_is_refused(tmp_path):
         z.writestr("positions.npy", header.getvalue() + np.zeros(6).tobytes())
     with pytest.raises(ConfigError, match="claims.npz: positions"):
         read_positions(tmp_path / "claims.npz")
+
+
+def test_image_sides_and_hand_positions_have_the_bounds_the_rest_of_rigbot_has(tmp_path):
+    """An image side read_image refuses (over 8192 px) is refused in camera_info and a deployment's roi too; a hand
+    pose beyond any workspace box rigbot accepts (3 m) is refused as a unit or frame mistake."""
+    from rigbot import limits
+
+    side = limits.MAX_IMAGE_SIDE_PX
+    path = tmp_path / "camera_info.yaml"
+    path.write_text(CAMERA_INFO.replace("image_width: 640", f"image_width: {side + 1}"))
+    with pytest.raises(ConfigError, match=rf"camera_info.yaml: image_width: .* 1 to {side}, got {side + 1}"):
+        load_camera_info(path)
+    dep = tmp_path / "deployment.yaml"
+    with pytest.raises(ConfigError, match=rf"roi\[2\]: {side + 1} is out of range"):
+        update_deployment(dep, roi=(0, 0, side + 1, 100))
+    assert not dep.exists()
+    (tmp_path / "far.yaml").write_text(f"- [0.3, {limits.MAX_HAND_DISTANCE_M + 0.5}, 0.1]\n")
+    with pytest.raises(ConfigError, match=rf"far.yaml: pose 0: .* more than {limits.MAX_HAND_DISTANCE_M:g} m"):
+        read_positions(tmp_path / "far.yaml")
+
+
+def test_written_calibration_files_keep_strings_that_look_like_numbers(tmp_path):
+    """A camera named '1e5' or a base frame '2E3' is written quoted, so it reads back as the string it was."""
+    cam = CameraIntrinsics.from_fovy(FOVY, W, H)
+    path = save_camera_info(CameraIntrinsics(cam.width, cam.height, cam.K, cam.D, camera_name="1e5"),
+                            tmp_path / "camera_info.yaml")
+    assert load_camera_info(path).camera_name == "1e5"
+    assert "[" in path.read_text()  # matrices still in flow style, as ROS writes them
+    dep = tmp_path / "deployment.yaml"
+    update_deployment(dep, base_frame="2E3")
+    assert load_deployment(dep).base_frame == "2E3"

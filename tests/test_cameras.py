@@ -1,9 +1,11 @@
 """Cameras, for real: a RealSense recording played through rs.pipeline, video files and image folders through
 OpenCV, the twin's renderer, and ``rigbot cameras list``. Every frame the tests read has content they know."""
 import os
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import cv2
 import numpy as np
@@ -209,8 +211,58 @@ def test_opencv_corrupt_image_is_a_clear_error(tmp_path):
     (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing an image should have")
     with OpenCVCamera(tmp_path) as camera:
         camera.read()
-        with pytest.raises(CameraError, match=r"cannot read image .*b\.png \(corrupt, or not an image\)"):
+        with pytest.raises(CameraError, match=r"cannot read image .*b\.png: a PNG whose header \(IHDR\) is missing"):
             camera.read()
+    other = tmp_path / "other"  # formats rigbot.media does not read go to OpenCV as they are
+    other.mkdir()
+    (other / "c.bmp").write_bytes(b"BM but then nothing an image should have")
+    with OpenCVCamera(other) as camera:
+        with pytest.raises(CameraError, match=r"cannot read image .*c\.bmp \(corrupt, or not an image\)"):
+            camera.read()
+
+
+def png_declaring(path, width: int, height: int) -> None:
+    """A real, complete PNG of ``width`` x ``height`` black pixels at 1 bit each: 20000 x 20000 is 50 KB on disk
+    and 1.2 GB once decoded to colour."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    deflate = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the row's bits
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def test_opencv_image_folder_refuses_a_huge_declared_image_quickly_in_bounded_memory(tmp_path):
+    """The opencv:FOLDER camera reads PNG and JPEG files with rigbot.media.read_image, which checks the size a file
+    declares before decoding it: the camera's clear error, not 1.2 GB of pixels."""
+    cv2.imwrite(str(tmp_path / "a.png"), colour_image(COLOURS[0]))
+    png_declaring(tmp_path / "b.png", 20000, 20000)
+    assert (tmp_path / "b.png").stat().st_size < 200_000
+    script = ("import resource, sys, time\n"
+              "from rigbot.perception.camera import CameraError\n"
+              "from rigbot.perception.opencv_camera import OpenCVCamera\n"
+              "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "start = time.monotonic()\n"
+              "with OpenCVCamera(sys.argv[1]) as camera:\n"
+              "    assert camera.read(timeout=60).rgb.shape == (48, 64, 3)\n"
+              "    try:\n"
+              "        camera.read(timeout=60)\n"
+              "        print('READ')\n"
+              "    except CameraError as e:\n"
+              "        print('ERROR', e)\n"
+              "growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024\n"
+              "print(f'GROWTH {growth} SECONDS {time.monotonic() - start:.1f}')\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    error, measures = p.stdout.strip().splitlines()[-2:]
+    assert error.startswith("ERROR") and "b.png" in error and "declares 20000 x 20000 pixels" in error, error
+    words = measures.split()
+    assert int(words[1]) < 300, f"the camera grew by {words[1]} MB"
+    assert float(words[3]) < 20, f"the camera took {words[3]} s"
 
 
 def test_opencv_missing_empty_and_unreadable_sources_are_clear_errors(tmp_path):

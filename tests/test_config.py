@@ -1,4 +1,6 @@
 """YAML configuration is validated on load, and every error names the file and the key."""
+import dataclasses
+import re
 import subprocess
 import sys
 import textwrap
@@ -308,5 +310,74 @@ def test_strings_that_look_like_exponent_floats_survive_a_round_trip(tmp_path):
     import yaml
 
     data = {"name": "1e5", "serial": "2E-3", "number": 1e-05}
-    assert config.parse_yaml(yaml.safe_dump(data)) == data
-    assert yaml.safe_load(yaml.safe_dump(data)) == data  # PyYAML's own loader is not changed
+    assert config.parse_yaml(config.dump_yaml(data)) == data
+    assert yaml.safe_load(config.dump_yaml(data)) == data  # PyYAML's own loader is not changed
+    path = tmp_path / "out.yaml"
+    config.dump({"name": "1e5"}, path)
+    assert config.read_yaml(path) == {"name": "1e5"}
+
+
+def test_importing_rigbot_leaves_pyyaml_as_it_was():
+    """rigbot's quoting of '1e5' is its own dumper's: a process that imports rigbot.config (as this one has)
+    keeps PyYAML's safe_dump and SafeDumper exactly as PyYAML made them."""
+    import yaml
+
+    assert yaml.safe_dump({"a": "1e5"}) == "a: 1e5\n"
+    assert issubclass(config.ConfigDumper, yaml.SafeDumper) and config.ConfigDumper is not yaml.SafeDumper
+    fresh = subprocess.run([sys.executable, "-c", "import yaml; print(sorted(map(str, "
+                            "yaml.SafeDumper.yaml_implicit_resolvers.get('1', []))))"],
+                           capture_output=True, text=True, check=True).stdout
+    assert fresh.strip() == str(sorted(map(str, yaml.SafeDumper.yaml_implicit_resolvers.get("1", []))))
+
+
+CORE = [Path(__file__).parent.parent / d for d in ("rigbot", "sim", "perception", "policy", "calibration",
+                                                    "robot_ws/src")]
+
+
+def _core_sources():
+    return [p for d in CORE for p in sorted(d.rglob("*.py"))]
+
+
+def test_every_rigbot_yaml_writer_quotes_what_rigbot_would_read_back_as_a_number():
+    """A writer using plain yaml.safe_dump writes the string '1e5' bare, and rigbot reads it back as 100000.0."""
+    offenders = [f"{p}:{n}" for p in _core_sources() for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if "yaml.safe_dump(" in line and not line.lstrip().startswith("#")]
+    assert not offenders, offenders
+
+
+def test_bounds_live_in_one_module_that_loads_nothing_heavy():
+    from rigbot import limits, media
+    from rigbot.calibration import camera_info, deployment, pose_files
+    from rigbot.perception import frame_dataset
+    from rigbot.sim import robot
+
+    assert media.MAX_SIDE == camera_info.MAX_IMAGE_SIDE_PX == limits.MAX_IMAGE_SIDE_PX == 8192
+    roi = next(f for f in dataclasses.fields(deployment.DeploymentConfig) if f.name == "roi")
+    assert roi.metadata["range"] == (0, limits.MAX_IMAGE_SIDE_PX)
+    assert robot.MAX_COORDINATE_M == deployment.MAX_COORDINATE_M == limits.MAX_COORDINATE_M
+    assert pose_files.MAX_REACH_M == frame_dataset.MAX_HAND_DISTANCE_M == limits.MAX_HAND_DISTANCE_M
+    assert limits.MAX_HAND_DISTANCE_M <= limits.MAX_COORDINATE_M  # no recorded hand beyond any box rigbot accepts
+    speed = next(f for f in dataclasses.fields(robot.RobotConfig) if f.name == "max_linear_speed")
+    assert speed.default == limits.DEFAULT_LINEAR_SPEED_M_S
+    assert speed.metadata["range"] == limits.LINEAR_SPEED_RANGE_M_S
+    assert robot.DEFAULT_ROBOT == deployment.default_robot_yaml() == limits.DEFAULT_ROBOT_YAML
+    assert limits.DEFAULT_ROBOT_YAML.is_file()
+    loaded = subprocess.run([sys.executable, "-c", "import sys, rigbot.limits, rigbot.text, rigbot.calibration."
+                             "deployment, rigbot.policy.safety_gate; print(sorted({'mujoco', 'cv2', 'torch'} & "
+                             "set(sys.modules)))"], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_one_short_repr_for_error_messages():
+    """Values from files go into messages through rigbot.text.short_repr, not private copies of it, bare repr()
+    or '!r:.N' specs (which build the whole repr first: slow, or refused, for a 400-digit integer)."""
+    from rigbot import text
+
+    assert config.short_repr is text.short_repr
+    skipped = ("text.py",)
+    offenders = [f"{p}:{n}" for p in _core_sources() if not any(s in p.parts for s in skipped)
+                 for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r"!r:\.\d|\brepr\(", line)]
+    assert not offenders, offenders
+    assert text.short_repr("x" * 1000, 120) == repr("x" * 119)[:120] + "..."  # a longer limit shows more
+    assert text.short_repr(10 ** 400) == "<an integer of 1329 bits>"

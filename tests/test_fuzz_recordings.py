@@ -45,16 +45,22 @@ def bounded(run):
     assert time.monotonic() - start < MAX_EXAMPLE_SECONDS
 
 
-def mutate(data: bytes, mutations, fields: list[int]) -> bytes:
+def mutate(data: bytes, mutations, fields=()) -> bytes:
+    """``data`` with each ``(kind, where, value)`` applied (test_fuzz_weights_images.py's mutations too): ``flip``
+    a byte; set 8 bytes to ``value`` (little-endian) at a known field offset (``fields``: a length, size or count)
+    for ``field``, and for ``u64`` at a field when ``where`` is odd, anywhere when it is even; ``u32`` likewise,
+    4 bytes big-endian (as PNG and JPEG sizes are); ``insert`` bytes; ``cut`` the rest off."""
     b = bytearray(data)
     for kind, where, value in mutations:
         if not b:
             break
+        at = fields[where % len(fields)] if fields and (kind == "field" or where % 2) else where % len(b)
         if kind == "flip":
             b[where % len(b)] ^= value % 255 + 1
-        elif kind in ("field", "u64"):  # a length, size or count field (or any 8 bytes) set to any 64-bit value
-            at = fields[where % len(fields)] if fields and kind == "field" else where % len(b)
+        elif kind in ("field", "u64"):
             b[at:at + 8] = int(value).to_bytes(8, "little")
+        elif kind == "u32":
+            b[at:at + 4] = (int(value) % (1 << 32)).to_bytes(4, "big")
         elif kind == "insert":
             b[where % len(b):where % len(b)] = bytes(value % 251 for _ in range(1 + value % 13))
         elif kind == "cut":

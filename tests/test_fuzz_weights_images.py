@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from rigbot import media
 from rigbot.weights import DTYPE_BYTES, WeightsFileError, load_weights, read_header, read_tensors
+from test_fuzz_recordings import mutate
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -51,27 +52,6 @@ def bounded(run):
         tracemalloc.stop()
         assert peak < MAX_EXAMPLE_BYTES, f"{peak >> 20} MB allocated"
         assert time.monotonic() - start < MAX_EXAMPLE_SECONDS
-
-
-def mutate(data: bytes, mutations, fields: tuple[int, ...] = ()) -> bytes:
-    """``data`` with each mutation applied; ``u64``/``u32`` at a known field offset (``fields``) or anywhere."""
-    b = bytearray(data)
-    for kind, where, value in mutations:
-        if not b:
-            break
-        if kind == "flip":
-            b[where % len(b)] ^= value % 255 + 1
-        elif kind == "u64":
-            at = fields[where % len(fields)] if fields and where % 2 else where % len(b)
-            b[at:at + 8] = int(value).to_bytes(8, "little")
-        elif kind == "u32":  # PNG and JPEG sizes are big-endian
-            at = fields[where % len(fields)] if fields and where % 2 else where % len(b)
-            b[at:at + 4] = (int(value) % (1 << 32)).to_bytes(4, "big")
-        elif kind == "insert":
-            b[where % len(b):where % len(b)] = bytes(value % 251 for _ in range(1 + value % 13))
-        elif kind == "cut":
-            del b[where % len(b):]
-    return bytes(b)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +144,7 @@ def test_fuzz_weights_loader_on_a_mutated_real_policy(scratch, mutations):
 
     def attempt():
         try:
-            check_tensors(load_weights(path, cfg, TAG, shapes, cfg_source="policy.yaml"), shapes)
+            check_tensors(load_weights(path, cfg, TAG, lambda: shapes, cfg_source="policy.yaml"), shapes)
         except WeightsFileError as e:
             assert str(path) in str(e)
     bounded(attempt)

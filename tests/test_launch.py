@@ -8,6 +8,7 @@ a grace period), then checks by pid that no node outlived it.
 launch_ros is the system's where one is importable (ROS 2 sourced); else ROS 2's launch sources in
 ../shared/ros2_launch are pip-installed into a temporary folder (CI). Only where neither exists are these skipped.
 """
+import contextlib
 import importlib.util
 import os
 import re
@@ -27,7 +28,7 @@ from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
-from ros_helpers import Probe, goal_png, make_plumbing_checkpoint, twist_linear  # noqa: E402
+from ros_helpers import Probe, goal_png, twist_linear  # noqa: E402
 from rigbot_ros import conversions as conv  # noqa: E402
 from rigbot_ros import topics  # noqa: E402
 
@@ -136,14 +137,6 @@ def colcon_install(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def plumbing_checkpoint(request, tmp_path_factory):
-    """A briefly trained VAE and an untrained actor (test_ros_graph.py's, from the same cache between runs)."""
-    cache = getattr(request.config, "cache", None)
-    folder = cache.mkdir("rigbot_plumbing_checkpoint_v1") if cache else tmp_path_factory.mktemp("plumbing")
-    return make_plumbing_checkpoint(folder)
-
-
-@pytest.fixture(scope="module")
 def ros():
     rclpy.init()
     yield
@@ -245,24 +238,13 @@ def node_names(probe: Probe) -> set[str]:
     return {name for name, namespace in probe.node.get_node_names_and_namespaces() if namespace == "/"}
 
 
-def test_sim_launch_drives_the_twin_through_the_gate(ros, launch_pythonpath, colcon_install, plumbing_checkpoint,
-                                                     tmp_path):
-    goal = goal_png(tmp_path / "goal.png", [0.42, 0.08])
-    arguments = {"checkpoint": plumbing_checkpoint, "rviz": "false", "goal": goal, "command_topic": COMMAND_TOPIC}
-    probe = Probe("launch_sim_probe")
-    commands = probe.listen(TwistStamped, COMMAND_TOPIC, topics.COMMAND)
-    poses = probe.listen(PoseStamped, topics.EE_POSE, topics.SENSOR)
-    run = LaunchRun(colcon_install, launch_pythonpath, "sim.launch.py", arguments, tmp_path)
+@contextlib.contextmanager
+def stopped_cleanly(run: LaunchRun, probe: Probe):
+    """The body runs with the launch up; then the probe is closed and the launch stopped (``LaunchRun.stop``),
+    whatever the body did. When the body passed, every node must have stopped cleanly on launch's SIGINT, none
+    outliving it, and the safety gate must have sent zero velocity on its way out."""
     try:
-        wait_for(run, probe, lambda: sum(bool(np.any(twist_linear(m))) for _, m in commands) >= 5, START_TIMEOUT,
-                 f"the policy's twists on {COMMAND_TOPIC} (through the safety gate)")
-        wait_for(run, probe, lambda: len(poses) > 2 and np.ptp([conv.position(m) for _, m in poses], 0).max()
-                 > 1e-3, 30, "the twin's hand moving (it obeys the remapped command topic)")
-        assert {"twin", "encoder", "policy", "goal", "safety_gate"} <= node_names(probe)
-        moving = next(m for _, m in reversed(commands) if np.any(twist_linear(m)))
-        assert moving.header.frame_id == "base_link"
-        assert np.all(np.abs(twist_linear(moving)) <= 0.2 + 1e-6)  # the twin arm's speed limit
-        assert len(run.running()) == 5 and not run.exits(), run.log()
+        yield
     finally:
         try:
             probe.close()
@@ -274,6 +256,26 @@ def test_sim_launch_drives_the_twin_through_the_gate(ros, launch_pythonpath, col
     assert "[safety_gate]: shut down: sent zero velocity" in log, log
 
 
+def test_sim_launch_drives_the_twin_through_the_gate(ros, launch_pythonpath, colcon_install, plumbing_checkpoint,
+                                                     tmp_path):
+    goal = goal_png(tmp_path / "goal.png", [0.42, 0.08])
+    arguments = {"checkpoint": plumbing_checkpoint, "rviz": "false", "goal": goal, "command_topic": COMMAND_TOPIC}
+    probe = Probe("launch_sim_probe")
+    commands = probe.listen(TwistStamped, COMMAND_TOPIC, topics.COMMAND)
+    poses = probe.listen(PoseStamped, topics.EE_POSE, topics.SENSOR)
+    run = LaunchRun(colcon_install, launch_pythonpath, "sim.launch.py", arguments, tmp_path)
+    with stopped_cleanly(run, probe):
+        wait_for(run, probe, lambda: sum(bool(np.any(twist_linear(m))) for _, m in commands) >= 5, START_TIMEOUT,
+                 f"the policy's twists on {COMMAND_TOPIC} (through the safety gate)")
+        wait_for(run, probe, lambda: len(poses) > 2 and np.ptp([conv.position(m) for _, m in poses], 0).max()
+                 > 1e-3, 30, "the twin's hand moving (it obeys the remapped command topic)")
+        assert {"twin", "encoder", "policy", "goal", "safety_gate"} <= node_names(probe)
+        moving = next(m for _, m in reversed(commands) if np.any(twist_linear(m)))
+        assert moving.header.frame_id == "base_link"
+        assert np.all(np.abs(twist_linear(moving)) <= 0.2 + 1e-6)  # the twin arm's speed limit
+        assert len(run.running()) == 5 and not run.exits(), run.log()
+
+
 def test_robot_launch_with_learning_brings_every_node_up_and_keeps_it_up(ros, launch_pythonpath, colcon_install,
                                                                         plumbing_checkpoint, tmp_path):
     from rigbot.policy.weight_store import WeightStore
@@ -283,7 +285,7 @@ def test_robot_launch_with_learning_brings_every_node_up_and_keeps_it_up(ros, la
     expected = {"encoder", "policy", "goal", "safety_gate", "learner", "episode_manager"}
     probe = Probe("launch_robot_probe")
     run = LaunchRun(colcon_install, launch_pythonpath, "robot.launch.py", arguments, tmp_path)
-    try:
+    with stopped_cleanly(run, probe):
         wait_for(run, probe, lambda: expected <= node_names(probe) and len(run.node_pids()) == len(expected),
                  START_TIMEOUT, f"nodes {sorted(expected)} in the ROS graph")
         assert "camera_node" not in " ".join(run.node_pids()), "camera_source:=external started rigbot's camera"
@@ -302,15 +304,6 @@ def test_robot_launch_with_learning_brings_every_node_up_and_keeps_it_up(ros, la
                             ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE)), timeout=60)
         assert answer.success, run.log()
         assert probe.call(GetState, "/policy/get_state").current_state.label == "inactive"
-    finally:
-        try:
-            probe.close()
-        finally:
-            killed = run.stop()
-    log = run.log()
-    assert not killed, f"{killed} outlived the launch service:\n{log}"
-    assert not run.unclean_stops(), f"{run.unclean_stops()} did not stop cleanly on SIGINT:\n{log}"
-    assert "[safety_gate]: shut down: sent zero velocity" in log, log
 
 
 # Which camera robot.launch.py starts, decided the way launch decides it (the file's own condition on a context).

@@ -139,6 +139,29 @@ def test_policy_checkpoint_round_trip_limits_and_refusals(tmp_path):
         load_policy(tmp_path / "nowhere")
 
 
+def test_policy_config_names_every_learner():
+    """policy.yaml's ``learner`` is checked against PolicyConfig's list: a learner added to LEARNERS alone would be
+    refused in every policy.yaml that names it."""
+    from typing import get_args, get_type_hints
+
+    from rigbot.policy.agents import LEARNERS
+    from rigbot.policy.checkpoint import PolicyConfig
+
+    assert set(get_args(get_type_hints(PolicyConfig)["learner"])) == set(LEARNERS)
+
+
+def test_loading_a_policy_reads_its_policy_yaml_once(tmp_path, monkeypatch):
+    from rigbot.policy import checkpoint
+
+    save_policy(tmp_path, TD3(TD3Config(hidden=[32, 32]), 3, 2, 2), _meta())
+    sources, read = [], checkpoint.read_policy_config
+    monkeypatch.setattr(checkpoint, "read_policy_config", lambda meta, source: sources.append(source) or read(meta,
+                                                                                                          source))
+    policy = load_policy(tmp_path)
+    assert sources == [str(tmp_path / "policy.yaml")]
+    assert policy.config.task == policy.task == "reach" and policy.control_hz == 10.0 and policy.action_dim == 2
+
+
 def test_online_vae_finetuning_refreshes_the_stored_latents(tmp_path):
     """RIG's optional online VAE training: after fine-tuning, every stored latent is the new encoder's."""
     from rigbot.perception.collect import collect

@@ -21,7 +21,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from ros_helpers import Graph, Probe, goal_png, make_plumbing_checkpoint, set_goal_cli, twist_linear  # noqa: E402
+from ros_helpers import Graph, Probe, bench_module, goal_png, set_goal_cli, twist_linear  # noqa: E402
 from rigbot import media  # noqa: E402
 from rigbot_ros import conversions as conv  # noqa: E402
 from rigbot_ros import topics  # noqa: E402
@@ -32,14 +32,6 @@ def ros():
     rclpy.init()
     yield
     rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def plumbing_checkpoint(request, tmp_path_factory):
-    """Made once, and kept in pytest's cache folder between local runs (when the cache is on)."""
-    cache = getattr(request.config, "cache", None)
-    folder = cache.mkdir("rigbot_plumbing_checkpoint_v1") if cache else tmp_path_factory.mktemp("plumbing")
-    return make_plumbing_checkpoint(folder)
 
 
 @pytest.fixture(scope="module")
@@ -265,8 +257,6 @@ def test_the_ros_latency_bench_reports_a_refused_goal_and_sends_one_the_vae_acce
     reported as a refusal with the goal node's reason, not as a graph that never answered (as the bench's grey goal
     once was, on a trained VAE: test_training.py); the bench's own goal, a rendered twin goal image, is accepted.
     The refused goal is black: this barely trained VAE draws about the mean image, which grey is close to."""
-    from test_training import bench_module
-
     bench = bench_module("bench_ros_latency")
     probe = (plumbing.probe.node, plumbing.probe.executor)
     with pytest.raises(bench.GoalRefused, match="refused the bench's goal image: .*does not look like the workspace"):

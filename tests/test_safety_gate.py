@@ -148,3 +148,54 @@ def test_limits_from_a_calibration_deployment_file(tmp_path):
     lim = limits_from_robot_yaml(path)
     assert lim.workspace_low == (0.3, -0.1, 0.05) and lim.workspace_high == (0.5, 0.1, 0.2)
     assert lim.max_linear_speed == 0.1 and lim.max_angular_speed == 0.3
+
+
+def test_the_gate_reads_a_deployment_file_as_load_deployment_does(tmp_path):
+    """Every check load_deployment makes holds for the gate too: a misspelt key, a roi outside the calibrated
+    image, a box outside the robot's. (The gate read only workspace and speeds, and took such files.)"""
+    from rigbot.calibration.camera_info import CameraIntrinsics, save_camera_info
+    from rigbot.calibration.deployment import load_deployment, update_deployment
+
+    path = tmp_path / "deployment.yaml"
+    save_camera_info(CameraIntrinsics.from_fovy(45.0, 640, 480), tmp_path / "camera_info.yaml")
+    update_deployment(path, camera_info="camera_info.yaml", roi=(80, 0, 480, 480), max_linear_speed=0.1,
+                      workspace={"low": [0.25, -0.15, 0.03], "high": [0.5, 0.15, 0.2]})
+    good = path.read_text()
+    assert limits_from_robot_yaml(path).max_linear_speed == 0.1
+    for old, new, problem in (("roi: [80, 0, 480, 480]", "roi: [400, 0, 480, 480]", "does not fit the calibrated"),
+                              ("max_angular_speed:", "max_angualr_speed:", "max_angualr_speed: unknown key"),
+                              ("base_frame: base_link", "base_frame: [1]", "base_frame")):
+        assert old in good
+        path.write_text(good.replace(old, new))
+        for read in (load_deployment, limits_from_robot_yaml):
+            with pytest.raises(ConfigError, match=problem) as err:
+                read(path)
+            assert str(path) in str(err.value)
+
+
+def test_overrides_may_tighten_a_robot_files_bounds_but_not_widen_them(tmp_path):
+    """The node's max_linear_speed parameter may lower the robot's speed; above it is refused, as it is for a
+    deployment file."""
+    assert limits_from_robot_yaml(DEFAULT_ROBOT, max_linear_speed=0.1).max_linear_speed == 0.1
+    with pytest.raises(ConfigError, match=r"max_linear_speed: 0.9 m/s is above the robot's 0.2 m/s"):
+        limits_from_robot_yaml(DEFAULT_ROBOT, max_linear_speed=0.9)
+    with pytest.raises(ConfigError, match=r"workspace.high\[0\]: 0.9 m is above the robot's workspace"):
+        limits_from_robot_yaml(DEFAULT_ROBOT, workspace_high=(0.9, 0.18, 0.25))
+    bare = tmp_path / "bare.yaml"  # a file with no box: the gate will not make one up from defaults
+    bare.write_text("max_linear_speed: 0.1\ncamera_info: null\n")
+    with pytest.raises(ConfigError, match="bare.yaml: workspace"):
+        limits_from_robot_yaml(bare)
+
+
+def test_goal_checks_quote_odd_values_briefly_and_never_crash(tmp_path):
+    """A 400-digit heldout_mse is a ConfigError (math.isfinite raised OverflowError on it); a huge goal name is
+    quoted cut short."""
+    from rigbot.perception.goal_images import GoalLibrary, heldout_error
+
+    (tmp_path / "vae.yaml").write_text(f"info:\n  heldout_mse: {10 ** 400}\n")
+    with pytest.raises(ConfigError, match=r"vae.yaml: info.heldout_mse: .* got <an integer of 1329 bits>") as err:
+        heldout_error(tmp_path)
+    assert len(str(err.value)) < 300
+    with pytest.raises(ValueError, match=r"goal name 'xxxx") as err:
+        GoalLibrary(tmp_path).path("x" * 100_000)
+    assert len(str(err.value)) < 300

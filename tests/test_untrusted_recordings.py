@@ -24,11 +24,13 @@ from mcap.data_stream import ReadDataStream, RecordBuilder
 from mcap.records import Chunk
 
 from rigbot.cli import main as rigbot_main
+from rigbot.config import ConfigError
 from rigbot.perception.frame_dataset import DatasetError, FrameWriter, count_frames, load_frames
 from rigbot.recording import RecordingError, cdr, read_recording, scan
 from rigbot.recording.dataset_conversion import recording_to_frames
 from rigbot.recording.image_messages import rgb_to_image
 from rigbot.recording.mcap_folder_writer import McapFolderWriter, RecordingConfig
+from rigbot.recording.msg_definitions import schema_text
 
 IMAGE, POSE = "/camera/camera/color/image_raw", "/rigbot/ee_pose"
 T0 = 1_700_000_000 * 10**9
@@ -299,6 +301,93 @@ def test_a_pose_topic_of_another_type_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "f").exists() or not any((tmp_path / "f").iterdir())  # nothing written
 
 
+EPISODE = "/rigbot/episode/status"
+LYING_SCHEMA = b"int32 x\n"  # the channel says PoseStamped (or Image, ...); its schema and bytes say otherwise
+
+
+def write_lying_recording(folder: Path, liar: str, frames: int = 6) -> Path:
+    """A recording forged with the ``mcap`` package itself: ``frames`` images, hand poses and episode events, the
+    channel of topic ``liar`` keeping its proper type name but with the schema ``int32 x`` and messages of it."""
+    from mcap.writer import Writer
+
+    types = {IMAGE: "sensor_msgs/msg/Image", POSE: "geometry_msgs/msg/PoseStamped",
+             EPISODE: "diagnostic_msgs/msg/DiagnosticStatus"}
+    folder.mkdir(parents=True)
+    with open(folder / f"{folder.name}_0.mcap", "wb") as f:
+        w = Writer(f)
+        w.start(profile="ros2", library="forger")
+        channels = {}
+        for topic, type_name in types.items():
+            text = LYING_SCHEMA if topic == liar else schema_text(type_name).encode()
+            channels[topic] = w.register_channel(topic, "cdr", w.register_schema(type_name, "ros2msg", text))
+        for i in range(frames):
+            t = T0 + i * 10**8
+            honest = {IMAGE: cdr.encode("sensor_msgs/Image", rgb_to_image(np.full((48, 48, 3), 9, np.uint8), t, "c")),
+                      POSE: cdr.encode("geometry_msgs/PoseStamped", pose_message(t)),
+                      EPISODE: cdr.encode("diagnostic_msgs/DiagnosticStatus",
+                                          {"name": "episode", "values": [{"key": "episode", "value": "1"}]})}
+            for topic, data in honest.items():
+                lie = b"\x00\x01\x00\x00" + struct.pack("<i", 7)  # CDR (little endian) of `int32 x` = 7
+                w.add_message(channels[topic], log_time=t, publish_time=t, data=lie if topic == liar else data)
+        w.finish()
+    return folder
+
+
+@pytest.mark.parametrize("liar", [POSE, EPISODE, IMAGE])
+def test_a_schema_that_lies_about_its_type_is_a_clear_error(tmp_path, liar, capsys):
+    """The type name decides the layout: rigbot decodes its types with its own definitions, not the file's."""
+    rec = write_lying_recording(tmp_path / "rec", liar)
+    lying = next(m for m in read_recording(rec, [liar]))
+    with pytest.raises(RecordingError, match=rf"rec_0.mcap: the message on '{liar}'.*not valid CDR"):
+        lying.decode()
+    err = one_line_error(["dataset", "convert", str(rec), str(tmp_path / "frames")], capsys)
+    assert "rec_0.mcap" in err, err
+    assert not (tmp_path / "frames" / "meta.yaml").exists()  # nothing of it became training data
+    if liar == IMAGE:
+        err = one_line_error(["dataset", "sheet", str(rec), "--out", str(tmp_path / "s.png")], capsys)
+        assert "rec_0.mcap" in err and IMAGE in err and "sensor_msgs/msg/Image" in err, err
+        assert not (tmp_path / "s.png").exists()
+    assert rigbot_main(["dataset", "summary", str(rec)]) == 0  # reads no bodies: lists the topics as recorded
+    assert liar in capsys.readouterr().out
+
+
+def test_recorded_images_beyond_the_image_bounds_are_refused(tmp_path, capsys):
+    """Recorded images are bounded as image files and the nodes' image messages are (rigbot.media): a strip of
+    8200 x 48 pixels is wider than any camera, however well its bytes add up (before, it became a frame: its
+    centre square, resized)."""
+    rec = tmp_path / "rec"
+    with McapFolderWriter(rec) as w:
+        w.add_topic(IMAGE, "sensor_msgs/Image")
+        w.add_topic(POSE, "geometry_msgs/PoseStamped")
+        for i in range(3):
+            t = T0 + i * 10**8
+            strip = np.full((48, 8200, 3), 50, np.uint8)
+            w.write(IMAGE, cdr.encode("sensor_msgs/Image", rgb_to_image(strip, t, "cam")), t, t)
+            w.write(POSE, cdr.encode("geometry_msgs/PoseStamped", pose_message(t)), t, t)
+    err = one_line_error(["dataset", "convert", str(rec), str(tmp_path / "frames"), "--rate", "0"], capsys)
+    assert "none of its 3 images became a frame" in err and "8200 x 48 pixels, more than rigbot reads" in err, err
+    assert not (tmp_path / "frames" / "meta.yaml").exists()
+    err = one_line_error(["dataset", "sheet", str(rec), "--out", str(tmp_path / "s.png")], capsys)
+    assert "8200 x 48 pixels" in err, err
+
+
+def test_the_honest_forged_recording_converts(tmp_path):
+    """(The forger above writes sound recordings when it does not lie.)"""
+    rec = write_lying_recording(tmp_path / "rec", liar="")
+    assert recording_to_frames(rec, tmp_path / "frames", rate=0)["frames"] == 6
+
+
+def test_decoders_built_from_file_schemas_are_bounded():
+    """Decoders are cached by schema text; a file with thousands of distinct schemas must not grow it forever."""
+    for i in range(300):
+        thing = cdr.decode("other_pkg/msg/Thing", b"\x00\x01\x00\x00" + struct.pack("<i", i), f"int32 x{i}\n".encode())
+        assert getattr(thing, f"x{i}") == i  # a type rigbot has no definition of: the file's schema is all there is
+    assert cdr.decoder.cache_info().currsize <= 64
+    huge = b"int32 x\n" + b"# a comment\n" * 30_000  # 360 kB of schema: no such ROS message
+    with pytest.raises(RecordingError, match="a schema of 360008 bytes"):
+        cdr.decode("other_pkg/msg/Thing", b"\x00\x01\x00\x00" + bytes(4), huge)
+
+
 def test_unreadable_metadata_is_a_clear_error(tmp_path, capsys):
     rec = write_recording(tmp_path / "rec", frames=2)
     (rec / "metadata.yaml").write_bytes(b"\xff\xfe\x00binary" * 10)
@@ -417,6 +506,54 @@ def test_huge_declared_arrays_are_refused_before_loading_in_bounded_memory(tmp_p
     code, err, growth = run_limited("dataset", "summary", str(data))
     assert code == 2 and "chunk_000000.npz" in err and "declares" in err, err
     assert growth < 300, f"the reader grew by {growth} MB"
+
+
+def npy_member(array: np.ndarray, extra: bytes = b"", version=(1, 0)) -> bytes:
+    """An npy file of ``array`` in npy format ``version``, with ``extra`` bytes after its data."""
+    buf = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
+    (np.lib.format.write_array_header_1_0 if version == (1, 0) else np.lib.format.write_array_header_2_0)(buf, header)
+    head = bytearray(buf.getvalue())
+    head[6:8] = bytes(version)  # 3.0 is laid out as 2.0 (its header text may be UTF-8)
+    return bytes(head) + array.tobytes() + extra
+
+
+@pytest.mark.parametrize("case", ["bytes after the data", "npy version 3.0", "pickled"])
+def test_pose_files_and_frame_datasets_read_npz_members_alike(tmp_path, case):
+    """One reader of npz members (rigbot.npy) for both: a member is loaded only if its header declares exactly
+    what it holds, in an npy version rigbot reads, without Python objects; each refusal names file and array."""
+    from rigbot.calibration.pose_files import read_positions
+
+    def member(array: np.ndarray) -> bytes:
+        if case == "pickled":
+            buf = io.BytesIO()
+            np.save(buf, np.array([None] * len(array), dtype=object), allow_pickle=True)
+            return buf.getvalue()
+        return npy_member(array, b"\0" * 64 if case == "bytes after the data" else b"",
+                          (3, 0) if case == "npy version 3.0" else (1, 0))
+
+    positions = np.full((2, 3), 0.1)
+    with zipfile.ZipFile(tmp_path / "poses.npz", "w") as z:
+        z.writestr("positions.npy", member(positions))
+    with pytest.raises(ConfigError, match="poses.npz: positions"):
+        read_positions(tmp_path / "poses.npz")
+    data = make_dataset(tmp_path / "data")
+    chunk = data / "chunk_000000.npz"
+    arrays = good_arrays()
+    with zipfile.ZipFile(chunk, "w") as z:
+        for key, value in arrays.items():
+            z.writestr(f"{key}.npy", member(value) if key == "observations" else npy_member(value))
+    with pytest.raises(DatasetError, match="chunk_000000.npz: observations"):
+        load_frames(data)
+    with zipfile.ZipFile(tmp_path / "sound.npz", "w") as z:  # and the same member, sound, reads in both
+        z.writestr("positions.npy", npy_member(positions))
+    assert np.allclose(read_positions(tmp_path / "sound.npz"), positions)
+
+
+def test_the_npz_member_reader_needs_neither_opencv_nor_mujoco():
+    code = "import sys, rigbot.npy; print(sorted({'cv2', 'mujoco'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
 
 
 def test_meta_yaml_with_missing_or_bad_keys_is_a_clear_error(tmp_path, capsys):

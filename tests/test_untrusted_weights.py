@@ -45,12 +45,13 @@ def small_policy(folder: Path, seed: int = 0, heldout_mse: float | None = 0.01, 
     return save_policy(folder, TD3(td3, LATENT, LATENT, 2), meta)
 
 
-def republish(store: WeightStore, edit) -> int:
-    """A copy of the current version with ``edit(folder)`` applied and honest hashes: what a foreign publisher
-    could leave (so the hashes pass and only the content checks stand between it and the robot)."""
+def republish(store: WeightStore, edit, source: int | None = None) -> int:
+    """A copy of version ``source`` (default: the current one) with ``edit(folder)`` applied and honest hashes:
+    what a foreign or buggy publisher could leave (publish itself would refuse it; the hashes pass, so only the
+    content checks stand between it and the robot). Returns the new version's number."""
     new = max(store.versions()) + 1
     folder = store.path(new)
-    shutil.copytree(store.path(store.current()), folder)
+    shutil.copytree(store.path(store.current() if source is None else source), folder)
     edit(folder)
     info = yaml.safe_load((folder / "version.yaml").read_text())
     info["version"] = new
@@ -221,6 +222,36 @@ def test_declared_hidden_sizes_are_checked_against_the_weights_before_anything_i
     growth, text = _peak_rss_growth_mb(code)
     assert "ACCEPTED" not in text and "actor.0.weight" in text and "(8000," in text, text
     assert growth < 300, f"refusing the shapes took {growth:.0f} MB: the network was built first\n{text}"
+
+
+def test_load_weights_asks_for_the_expected_shapes_only_once_the_config_matches(tmp_path):
+    """Both loaders (policy and VAE) go through ``load_weights``: a config the file was not saved with is refused
+    before the shapes (a network on the meta device, or a config that cannot be built at all) are asked for."""
+    from rigbot.weights import WeightsFileError, expected_shapes, load_weights
+
+    path = save_weights(tmp_path / "w.safetensors", torch.nn.Linear(3, 2).state_dict(), {"hidden": 2}, "tag")
+    asked = []
+
+    def shapes():
+        asked.append(True)
+        return expected_shapes(lambda: torch.nn.Linear(3, 2))
+    with pytest.raises(WeightsFileError, match=r"w\.safetensors was saved with config hidden=2, but "
+                                               r"the YAML says hidden=8000"):
+        load_weights(path, {"hidden": 8000}, "tag", shapes, cfg_source="the YAML")
+    assert not asked
+    tensors = load_weights(path, {"hidden": 2}, "tag", shapes)
+    assert asked == [True] and tuple(tensors["weight"].shape) == (2, 3)
+
+
+def test_non_finite_tensor_names_the_first_one_one_byte_floats_too():
+    """The one finite check for weights read (``read_tensors``) and weights published (the online learner)."""
+    from rigbot.weights import non_finite_tensor
+
+    nan = torch.tensor([1.0, float("nan")])
+    assert non_finite_tensor({"a": torch.ones(2), "b": torch.arange(3)}) is None
+    assert non_finite_tensor({"a": torch.ones(2), "b": nan, "c": nan}) == "b"
+    assert non_finite_tensor({"f8": nan.to(torch.float8_e4m3fn)}) == "f8"  # torch.isfinite refuses 1-byte floats
+    assert non_finite_tensor({"inf": torch.tensor([float("inf")], dtype=torch.bfloat16)}) == "inf"
 
 
 # ---- the safetensors reader bounds what it reads ----------------------------------------------------------------

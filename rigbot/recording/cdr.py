@@ -6,6 +6,7 @@ dynamic (de)serializers, built from the same definition text that goes into the 
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from mcap.records import Schema
@@ -13,10 +14,13 @@ from mcap_ros2._dynamic import serialize_dynamic
 from mcap_ros2.decoder import DecoderFactory
 
 from rigbot.recording.errors import RecordingError
-from rigbot.recording.msg_definitions import ros2_name, schema_text
+from rigbot.recording.msg_definitions import DEFINITIONS, ros2_name, schema_text, short_name
+from rigbot.text import short_repr
 
-_encoders: dict[str, Callable[[Any], bytes]] = {}
-_decoders: dict[tuple[str, bytes], Callable[[bytes], Any]] = {}
+_encoders: dict[str, Callable[[Any], bytes]] = {}  # one per type of msg_definitions: bounded
+# A file's own schema text, for a type rigbot has no definition of: ROS 2's largest, with every type it uses and
+# their comments, are tens of kB. Bounded so that the decoders cached below hold at most 64 of these.
+MAX_SCHEMA_BYTES = 256 << 10
 
 
 def encode(type_name: str, message: Any) -> bytes:
@@ -27,23 +31,28 @@ def encode(type_name: str, message: Any) -> bytes:
     return _encoders[name](message)
 
 
+@functools.lru_cache(maxsize=64)  # keyed by schema texts from files: a few in use, never one per file read
 def decoder(type_name: str, schema: bytes) -> Callable[[bytes], Any]:
     """A decoder for messages whose channel's schema is ``schema`` (ros2msg text): CDR bytes -> an object."""
-    key = (type_name, schema)
-    if key not in _decoders:
-        record = Schema(id=1, name=type_name, encoding="ros2msg", data=schema)
-        _decoders[key] = DecoderFactory().decoder_for("cdr", record)
-    return _decoders[key]
+    record = Schema(id=1, name=type_name, encoding="ros2msg", data=schema)
+    return DecoderFactory().decoder_for("cdr", record)
 
 
 def decode(type_name: str, data: bytes, schema: bytes | None = None) -> Any:
-    """Decode CDR bytes of ``type_name``, with the file's schema text or else rigbot's own definition.
+    """Decode CDR bytes of ``type_name``: a type of ``msg_definitions`` always with rigbot's own definition,
+    another with ``schema``, the file's text (its only description).
 
-    The bytes, the type name and the schema all come from a file: whatever the decoder makes of them (short
-    data, bad UTF-8, a schema that does not parse, an unknown type) is a ``RecordingError`` saying so."""
+    The type name decides the layout, not the file: a channel that says ``geometry_msgs/msg/PoseStamped`` but
+    whose schema is ``int32 x`` would otherwise decode into an object without the fields every reader of a
+    PoseStamped uses. The bytes, the type name and the schema all come from a file: whatever the decoder makes
+    of them (short data, bad UTF-8, a schema that does not parse, an unknown type) is a ``RecordingError``."""
+    own = schema is None or short_name(type_name) in DEFINITIONS
+    if not own and len(schema) > MAX_SCHEMA_BYTES:
+        raise RecordingError(f"{short_repr(type_name, 120)} comes with a schema of {len(schema)} bytes; rigbot "
+                             f"decodes with schemas of at most {MAX_SCHEMA_BYTES}")
     try:
         name = ros2_name(type_name)
-        return decoder(name, schema if schema is not None else schema_text(name).encode())(data)
+        return decoder(name, schema_text(name).encode() if own else schema)(data)
     except Exception as e:  # the third-party decoder's failures on bytes from outside, whatever their type
         why = " ".join(f"{type(e).__name__}: {e}".split())[:200]  # one line, however odd the input
-        raise RecordingError(f"not valid CDR of {type_name!r:.120} ({len(data)} bytes; {why})") from None
+        raise RecordingError(f"not valid CDR of {short_repr(type_name, 120)} ({len(data)} bytes; {why})") from None

@@ -1,16 +1,22 @@
-"""sensor_msgs/Image <-> RGB arrays for recorded messages, without ROS (the nodes use rigbot_ros.conversions).
+"""sensor_msgs/Image <-> RGB arrays, without ROS: for recorded messages, and for the nodes' (through
+``rigbot_ros.conversions``), so a message is checked the same way wherever it comes from.
 
-Recorded images can come from any camera driver, so every field is checked before the bytes are trusted.
+Images can come from any camera driver, or any recording, so every field is checked before the bytes are
+trusted: the encoding, the declared size (``rigbot.media.check_dimensions``, the bounds image files are read
+with), the row step, and the data's length against them, before any pixel is touched.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from rigbot import media
+from rigbot.text import short_repr
+
 _CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
 class BadImageMessage(ValueError):
-    """A recorded image that cannot be read as an 8-bit colour image; the text says why."""
+    """An image message that cannot be read as an 8-bit colour image of bounded size; the text says why."""
 
 
 def stamp_ns(msg) -> int:
@@ -19,15 +25,24 @@ def stamp_ns(msg) -> int:
 
 
 def image_to_rgb(msg) -> np.ndarray:
-    """A decoded sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8 or mono8) as H x W x 3 RGB uint8."""
-    enc = str(msg.encoding).lower()
+    """A sensor_msgs/Image (decoded from a recording, or rclpy's) of rgb8, bgr8, rgba8, bgra8 or mono8 as
+    H x W x 3 RGB uint8; a ``BadImageMessage`` saying what is wrong otherwise."""
+    encoding = str(msg.encoding)
+    enc = encoding.lower() if len(encoding) <= 16 else encoding
     if enc not in _CHANNELS:
-        raise BadImageMessage(f"image encoding {msg.encoding!r} is not an 8-bit colour encoding "
-                              f"({', '.join(_CHANNELS)})")
+        raise BadImageMessage(f"image encoding {short_repr(encoding, 40)} is not an 8-bit colour encoding; "
+                              f"rigbot reads {', '.join(_CHANNELS)}")
     c, h, w, step = _CHANNELS[enc], int(msg.height), int(msg.width), int(msg.step)
-    data = bytes(msg.data)
-    if h == 0 or w == 0 or step < w * c or len(data) != step * h:
-        raise BadImageMessage(f"image of {w} x {h} {enc} with step {step} carries {len(data)} bytes")
+    try:
+        media.check_dimensions(w, h, f"{enc} image")
+    except media.ImageFileError as e:
+        raise BadImageMessage(str(e)) from None
+    if step < w * c:
+        raise BadImageMessage(f"image step {step} is less than width x bytes per pixel ({w} x {c})")
+    data = msg.data  # bytes (recordings) or array.array (rclpy): viewed, not copied
+    if len(data) != step * h:
+        raise BadImageMessage(f"image data has {len(data)} bytes; a {w} x {h} {enc} image with step {step} has "
+                              f"{step * h}")
     pixels = np.frombuffer(data, np.uint8).reshape(h, step)[:, : w * c].reshape(h, w, c)
     if enc == "mono8":
         return np.repeat(pixels, 3, axis=2)

@@ -40,6 +40,7 @@ from mcap.records import Channel, Chunk, Message, Schema
 from rigbot.recording import cdr, rosbag2_metadata
 from rigbot.recording.errors import RecordingError
 from rigbot.recording.msg_definitions import short_name
+from rigbot.text import short_repr
 
 MAGIC = b"\x89MCAP0\r\n"
 _INDEX = re.compile(r"_(\d+)\.mcap$")
@@ -67,16 +68,17 @@ class RecordedMessage:
 
     def decode(self):
         """The message as an object with the ROS fields as attributes (``msg.header.stamp.sec``, ...); a
-        ``RecordingError`` naming the file, topic and log time if its bytes are not what its type says."""
-        where = f"{self.file}: the message on {self.topic!r:.200} logged at {self.log_time} ns"
-        schema = self.schema
-        if len(self.data) > MAX_DECODED_BYTES:
-            if short_name(self.type) not in _BYTE_PAYLOAD_TYPES:
-                raise RecordingError(f"{where} is {len(self.data)} bytes of {self.type}; rigbot decodes messages "
-                                     f"over {MAX_DECODED_BYTES} bytes only for images")
-            schema = None  # rigbot's definition: its one big field is bytes, whatever the file's schema says
+        ``RecordingError`` naming the file, topic and log time if its bytes are not what its type says.
+
+        The types rigbot reads (``msg_definitions``) are decoded with rigbot's own definitions, whatever the
+        file's schema says (``cdr.decode``): a PoseStamped always has ``.pose``, an Image's one big field is
+        bytes."""
+        where = f"{self.file}: the message on {short_repr(self.topic, 200)} logged at {self.log_time} ns"
+        if len(self.data) > MAX_DECODED_BYTES and short_name(self.type) not in _BYTE_PAYLOAD_TYPES:
+            raise RecordingError(f"{where} is {len(self.data)} bytes of {self.type}; rigbot decodes messages "
+                                 f"over {MAX_DECODED_BYTES} bytes only for images")
         try:
-            return cdr.decode(self.type, self.data, schema)
+            return cdr.decode(self.type, self.data, self.schema)
         except RecordingError as e:
             raise RecordingError(f"{where}: {e}") from None
 
@@ -84,7 +86,7 @@ class RecordedMessage:
 def expect_type(m: RecordedMessage, types: tuple[str, ...], what: str) -> None:
     """A RecordingError unless ``m`` is of one of ``types`` (ROS 2 names): before reading its fields."""
     if short_name(m.type) not in {short_name(t) for t in types}:  # sensor_msgs/msg/Image or sensor_msgs/Image
-        raise RecordingError(f"{m.file}: {m.topic!r:.200} carries {m.type!r:.120}; {what} must be "
+        raise RecordingError(f"{m.file}: {short_repr(m.topic, 200)} carries {short_repr(m.type, 120)}; {what} must be "
                              f"{' or '.join(t.split('/')[-1] for t in types)} messages")
 
 
@@ -138,12 +140,12 @@ def recording_files(path: str | Path) -> list[Path]:
 def _inside(folder: Path, root: Path, name, what: str) -> Path:
     """``folder / name`` if it is (and, through links, stays) inside the folder; else a RecordingError."""
     if not isinstance(name, str) or not name.strip() or "\0" in name:
-        raise RecordingError(f"{folder}: {what} {name!r:.200}, which is not a file name")
+        raise RecordingError(f"{folder}: {what} {short_repr(name, 200)}, which is not a file name")
     candidate = folder / name
     real = candidate.resolve()
     if Path(name).is_absolute() or root not in real.parents:
-        raise RecordingError(f"{folder}: {what} {name!r:.200}, which is outside the recording folder (it is "
-                             f"{str(real)!r:.200}); rigbot reads only the files inside it")
+        raise RecordingError(f"{folder}: {what} {short_repr(name, 200)}, which is outside the recording folder (it is "
+                             f"{short_repr(str(real), 200)}); rigbot reads only the files inside it")
     return candidate
 
 
@@ -262,7 +264,7 @@ def _decompress(chunk: Chunk) -> bytes:
         elif chunk.compression == "lz4":
             data = _lz4(chunk.data, declared + 1)
         else:
-            raise RecordingError(f"is compressed with {chunk.compression!r:.40}; rigbot reads zstd, lz4 and "
+            raise RecordingError(f"is compressed with {short_repr(chunk.compression, 40)}; rigbot reads zstd, lz4 and "
                                  "uncompressed chunks")
     except RecordingError:
         raise
@@ -335,9 +337,9 @@ def read_file(path: str | Path, topics: Iterable[str] | None = None,
                 return None
             schema = schemas.get(channel.schema_id)
             if channel.message_encoding != "cdr" or schema is None or schema.encoding != "ros2msg":
-                raise RecordingError(f"{path}: topic {channel.topic!r:.200} is encoded as "
-                                     f"{channel.message_encoding!r:.40} with schema "
-                                     f"{getattr(schema, 'encoding', None)!r:.40}; rigbot reads ROS 2 "
+                raise RecordingError(f"{path}: topic {short_repr(channel.topic, 200)} is encoded as "
+                                     f"{short_repr(channel.message_encoding, 40)} with schema "
+                                     f"{short_repr(getattr(schema, 'encoding', None), 40)}; rigbot reads ROS 2 "
                                      "recordings (cdr with ros2msg schemas)")
             return RecordedMessage(channel.topic, schema.name, record.log_time, record.publish_time,
                                    bytes(record.data), bytes(schema.data), path.name)

@@ -15,11 +15,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from rigbot.config import ConfigError, read_yaml
+from rigbot.config import ConfigError, dump_yaml, read_yaml
 from rigbot.files import atomic_write_text
 from rigbot.recording.errors import RecordingError
+from rigbot.text import short_repr
 
 VERSION = 9
 FILE_NAME = "metadata.yaml"
@@ -59,7 +58,7 @@ def qos_profile(qos: dict) -> dict:
 
 def qos_yaml(qos: dict) -> str:
     """The offered QoS as the YAML text rosbag2's MCAP plugin keeps in each channel's metadata."""
-    return yaml.safe_dump([qos_profile(qos)], sort_keys=False)
+    return dump_yaml([qos_profile(qos)], sort_keys=False)
 
 
 def write(folder: str | Path, info: BagInfo) -> Path:
@@ -86,7 +85,7 @@ def write(folder: str | Path, info: BagInfo) -> Path:
         "custom_data": {k: str(v) for k, v in info.custom_data.items()},
         "ros_distro": os.environ.get("ROS_DISTRO", ""),
     }}
-    return atomic_write_text(Path(folder) / FILE_NAME, yaml.safe_dump(doc, sort_keys=False))
+    return atomic_write_text(Path(folder) / FILE_NAME, dump_yaml(doc, sort_keys=False))
 
 
 def read(folder: str | Path) -> dict | None:
@@ -99,19 +98,17 @@ def read(folder: str | Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        doc = read_yaml(path)  # rigbot's bounded YAML reader: a ConfigError naming the file
+        doc = read_yaml(path)  # rigbot's bounded YAML reader: unreadable, not UTF-8, not YAML: a ConfigError
     except ConfigError as e:
         raise RecordingError(" ".join(str(e).split())) from None  # one line: YAML's marks span several
-    except (OSError, ValueError) as e:  # unreadable, not text
-        raise RecordingError(f"{path}: cannot be read as YAML ({type(e).__name__}: {e})") from None
     info = doc.get("rosbag2_bagfile_information") if isinstance(doc, dict) else None
     if not isinstance(info, dict):
         raise RecordingError(f"{path}: not a rosbag2 metadata file (no rosbag2_bagfile_information mapping)")
     files = info.get("relative_file_paths", [])
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise RecordingError(f"{path}: relative_file_paths must be a list of file names, not {files!r:.200}")
+        raise RecordingError(f"{path}: relative_file_paths must be a list of file names, not {short_repr(files, 200)}")
     custom = info.get("custom_data") or {}
     if not isinstance(custom, dict):
-        raise RecordingError(f"{path}: custom_data must be a mapping, not {custom!r:.200}")
+        raise RecordingError(f"{path}: custom_data must be a mapping, not {short_repr(custom, 200)}")
     info["custom_data"] = {str(k): str(v) for k, v in custom.items()}
     return info

@@ -17,15 +17,14 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from rigbot.media import MAX_PIXELS, MAX_SIDE
+from rigbot.recording import image_messages
+from rigbot.text import short_repr
 
 
 class BadMessageError(ValueError):
     """A message rigbot refuses to act on; the text says what is wrong with it."""
 
 
-# bytes per pixel, and how to get RGB from them
-_COLOR_ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 LATENT_ENCODING = "32FC1"
 
 
@@ -44,43 +43,16 @@ def header(stamp: Time | float, frame_id: str) -> Header:
 
 
 # ---- images ---------------------------------------------------------------------------------------------------
-def _brief(text: str, limit: int = 40) -> str:
-    """A message field quoted for an error, cut short: a hostile sender's strings do not flood the log."""
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[:limit] + f"... ({len(text)} characters)"
-
-
-def image_to_rgb(msg: Image, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def image_to_rgb(msg: Image) -> np.ndarray:
     """An 8-bit colour (rgb8, bgr8, rgba8, bgra8) or mono8 image message as H x W x 3 RGB uint8.
 
-    The declared size is checked (at most ``max_side`` on a side and ``max_pixels`` in all, the bounds image files
-    are read with) and so is the data's length against it, before any pixel is touched."""
-    enc = msg.encoding.lower() if len(msg.encoding) <= 16 else msg.encoding
-    if enc not in _COLOR_ENCODINGS:
-        raise BadMessageError(f"image encoding {_brief(msg.encoding)} is not supported; send one of "
-                              f"{', '.join(_COLOR_ENCODINGS)}")
-    channels = _COLOR_ENCODINGS[enc]
-    h, w, step = msg.height, msg.width, msg.step
-    if h == 0 or w == 0:
-        raise BadMessageError(f"image is empty ({w} x {h} pixels)")
-    if h > max_side or w > max_side:
-        raise BadMessageError(f"image of {w} x {h} pixels is larger than {max_side} on a side")
-    if h * w > max_pixels:
-        raise BadMessageError(f"image of {w} x {h} pixels is {h * w / 1e6:.1f} megapixels; at most "
-                              f"{max_pixels / 1e6:g} are accepted")
-    if step < w * channels:
-        raise BadMessageError(f"image step {step} is less than width x bytes per pixel ({w} x {channels})")
-    size = len(msg.data)
-    if size != step * h:
-        raise BadMessageError(f"image data has {size} bytes; a {w} x {h} {enc} image with step {step} has "
-                              f"{step * h}")
-    buf = np.frombuffer(msg.data, np.uint8).reshape(h, step)[:, : w * channels].reshape(h, w, channels)
-    if enc == "mono8":
-        return np.repeat(buf, 3, axis=2)
-    rgb = buf[..., :3]
-    if enc.startswith("bgr"):
-        rgb = rgb[..., ::-1]
-    return np.ascontiguousarray(rgb)
+    The one decoder of image messages, ``rigbot.recording.image_messages.image_to_rgb``, which recordings are
+    read with too: the declared size is checked (``rigbot.media.check_dimensions``, the bounds image files are
+    read with) and so is the data's length against it, before any pixel is touched."""
+    try:
+        return image_messages.image_to_rgb(msg)
+    except image_messages.BadImageMessage as e:
+        raise BadMessageError(str(e)) from None
 
 
 def rgb_to_image(rgb: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
@@ -105,7 +77,7 @@ def latent_to_image(z: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
 def image_to_latent(msg: Image, dim: int | None = None) -> np.ndarray:
     if msg.encoding != LATENT_ENCODING or msg.height != 1:
         raise BadMessageError(f"a latent is a 1-row {LATENT_ENCODING} image, got a {msg.height}-row "
-                              f"{_brief(msg.encoding)} image")
+                              f"{short_repr(msg.encoding, 40)} image")
     if len(msg.data) != 4 * msg.width or msg.step != 4 * msg.width:
         raise BadMessageError(f"latent of width {msg.width} carries {len(msg.data)} bytes, step {msg.step}")
     if dim is not None and msg.width != dim:
