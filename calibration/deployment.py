@@ -173,17 +173,22 @@ def check_within_robot(low, high, max_linear_speed: float, robot: RobotBounds, s
     """The hand box ``low``..``high`` inside the robot's workspace, the speed limit no higher than the robot's;
     else a ConfigError naming ``source``, the bound and the robot file."""
     box, speed, tol = robot.workspace, robot.max_linear_speed, 1e-9
+    # A real arm whose deployment names no robot is held to the built-in twin's bounds: say how to name its own.
+    hint = ("" if Path(robot.source).resolve() != Path(DEFAULT_ROBOT_YAML).resolve() else
+            "; the deployment names no 'robot:', so the built-in table-top arm's bounds apply: set 'robot:' to your "
+            "arm's description (see 'rigbot config robot')")
     for i, axis in enumerate("xyz"):
         if not low[i] >= box.low[i] - tol:
             raise ConfigError(f"{source}: workspace.low[{i}]: {low[i]:g} m is below the robot's workspace "
-                              f"(low {axis} {box.low[i]:g} m in {robot.source}); the box must lie inside the robot's")
+                              f"(low {axis} {box.low[i]:g} m in {robot.source}); the box must lie inside the "
+                              f"robot's{hint}")
         if not high[i] <= box.high[i] + tol:
             raise ConfigError(f"{source}: workspace.high[{i}]: {high[i]:g} m is above the robot's workspace "
                               f"(high {axis} {box.high[i]:g} m in {robot.source}); the box must lie inside the "
-                              "robot's")
+                              f"robot's{hint}")
     if not max_linear_speed <= speed + tol:
         raise ConfigError(f"{source}: max_linear_speed: {max_linear_speed:g} m/s is above the robot's "
-                          f"{speed:g} m/s (max_linear_speed in {robot.source})")
+                          f"{speed:g} m/s (max_linear_speed in {robot.source}){hint}")
 
 
 def bounds_of_robot(robot: str | None, deployment_file: str | Path) -> RobotBounds:

@@ -650,6 +650,7 @@ def test_workspace_outside_the_robot_description_is_not_written(tmp_path, corner
                  "--margin", "0.01"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / named) in err and bound in err and why in err, err
+    assert named == "corners.csv" or "set 'robot:' to your arm's description" in err, err  # names no robot
     assert not dep.exists()
 
 
