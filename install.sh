@@ -38,10 +38,7 @@ refresh_lock() {
   # torch first and pinned: the CPU build; an unpinned torch would pull several GB of CUDA packages.
   "$venv/bin/python" -m pip install -q "torch==2.13.0"
   "$venv/bin/python" -m pip install -q --upgrade -e ".[ros,test]"   # the newest releases the ranges admit
-  # Local version labels dropped ('torch==2.13.0+cpu' -> 'torch==2.13.0'): the lock names releases, and the build
-  # (CPU or CUDA) is whichever the torch line above installed.
-  "$venv/bin/python" -m pip freeze --exclude-editable | grep -v '^-e ' | sed -E 's/^([^=]+==[^+]+)\+.*$/\1/' \
-    >"$tmp/lock"
+  "$venv/bin/python" -m rigbot.lock >"$tmp/lock"   # what pip installed, releases without local build labels
   echo "resolved $(wc -l <"$tmp/lock") packages; running the test suite with them (several minutes)"
   if ! "$venv/bin/python" -m pytest -q; then
     echo "the suite failed with the newest versions: $LOCK is unchanged; the differences were:" >&2

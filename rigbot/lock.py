@@ -46,6 +46,21 @@ def matches(installed: str, locked: str) -> bool:
     return installed == locked or ("+" not in locked and installed.split("+", 1)[0] == locked)
 
 
+def installed_pins() -> list[str]:
+    """``name==version`` of every distribution pip installed here, sorted, the project and pip itself left out, local
+    version labels dropped ('torch==2.13.0+cpu' -> 'torch==2.13.0': the lock names releases; the build, CPU or
+    CUDA, is whichever install.sh's torch line installed). ROS 2's wheels also carry an egg-info of each package's
+    own name (``rclpy`` beside ``ros-rclpy``) that no index serves: those have no INSTALLER record and are left out,
+    as pip installs them with the wheel that holds them."""
+    pins = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or normalise(name) in ("rigbot", "pip") or not (dist.read_text("INSTALLER") or "").strip():
+            continue
+        pins[normalise(name)] = f"{name}=={dist.version.split('+', 1)[0]}"
+    return [pins[k] for k in sorted(pins)]
+
+
 def compare(pins: dict[str, str]) -> tuple[list[str], list[str]]:
     """``(mismatched, missing)``: 'name: installed X, lock Y' lines, and locked names not installed at all."""
     installed = {normalise(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
@@ -53,3 +68,7 @@ def compare(pins: dict[str, str]) -> tuple[list[str], list[str]]:
                   if name in installed and not matches(installed[name], want)]
     missing = [name for name in sorted(pins) if name not in installed]
     return mismatched, missing
+
+
+if __name__ == "__main__":  # python -m rigbot.lock: the installed versions, as lock lines (install.sh --refresh-lock)
+    print("\n".join(installed_pins()))

@@ -16,9 +16,12 @@ def test_the_committed_lock_pins_every_package_exactly():
     pins = read_lock(ROOT / LOCK_NAME)
     assert len(pins) > 50  # transitive dependencies included, not only pyproject's direct ones
     assert pins["torch"] == "2.13.0"  # the release; the build (CPU here) is what install.sh installed first
-    for direct in ("mujoco", "numpy", "opencv-python", "rclpy", "pyyaml", "safetensors", "hypothesis"):
+    for direct in ("mujoco", "numpy", "opencv-python", "ros-rclpy", "pyyaml", "safetensors", "hypothesis"):
         assert direct in pins, direct
     assert "rigbot" not in pins  # the project itself is installed editable, from the tree
+    # ROS 2's wheels carry an egg-info of each package's own name that no index serves ('rclpy' inside
+    # 'ros-rclpy'): a lock naming them cannot be installed
+    assert "rclpy" not in pins and "std-msgs" not in pins
 
 
 def test_a_lock_line_that_is_not_an_exact_pin_is_refused_naming_the_line(tmp_path):
