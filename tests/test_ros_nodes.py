@@ -80,7 +80,7 @@ def test_encoder_feeds_the_encoder_exactly_what_preprocess_gives(probe, vae_dir,
         bad.encoding = "32FC1"
         pub.publish(bad)
         assert "refused a camera image" in node.wait_log("refused a camera image", 10)
-        assert "not supported" in node.log()
+        assert "is not an 8-bit colour encoding" in node.log()
         probe.spin(0.3)
         assert not [m for _, m in latents if m.header.stamp == bad.header.stamp]
     finally:
