@@ -73,7 +73,7 @@ def generate_launch_description():
         remappings=camera_remaps)
     policy = LifecycleNode(
         package="rigbot_ros", executable="policy_node", name="policy", namespace="", output="screen",
-        parameters=[params, {"checkpoint": arg("checkpoint")}])
+        parameters=[params, {"checkpoint": arg("checkpoint"), "limits_file": arg("limits")}])
     goal = Node(
         package="rigbot_ros", executable="goal_node", name="goal", output="screen",
         parameters=[params, {"checkpoint": arg("checkpoint"), "library": arg("goal_library"), "goal": arg("goal")}],

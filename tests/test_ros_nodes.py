@@ -208,3 +208,25 @@ def test_camera_node_publishes_an_image_folder(probe, tmp_path):
     bad = NodeProcess("camera", tmp_path, params={"source": "opencv:/no/such/folder"}, node_name="bad_camera")
     assert bad.proc.wait(30) == 2
     assert "cannot start" in bad.log() and "/no/such/folder" in bad.log()
+
+
+def test_policy_node_refuses_a_policy_trained_faster_than_the_deployment_allows(plumbing_checkpoint, tmp_path):
+    """The gate would clamp such a policy's commands into motions it never learned: the node does not configure,
+    and says which speeds disagree; the same policy under the twin arm's own limit configures."""
+    from rigbot.calibration.deployment import DeploymentConfig, save_deployment
+    from rigbot.policy.checkpoint import load_policy
+
+    trained = load_policy(plumbing_checkpoint).max_linear_speed
+    slow = save_deployment(DeploymentConfig(max_linear_speed=trained / 2), tmp_path / "deployment.yaml")
+    refused = NodeProcess("policy", tmp_path, node_name="policy_slow", params={
+        "checkpoint": str(plumbing_checkpoint), "limits_file": str(slow), "autostart": True})
+    accepted = NodeProcess("policy", tmp_path, node_name="policy_default", params={
+        "checkpoint": str(plumbing_checkpoint), "autostart": True})
+    try:
+        log = refused.wait_log("refusing policy checkpoint", 60)
+        assert f"trained to command up to {trained:g} m/s" in log and f"allows {trained / 2:g} m/s" in log, log
+        assert "configured:" not in log
+        assert "configured:" in accepted.wait_log("configured:", 60)
+    finally:
+        refused.stop()
+        accepted.stop()

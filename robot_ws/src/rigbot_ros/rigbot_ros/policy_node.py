@@ -42,6 +42,9 @@ class PolicyNode(LifecycleNode):
         self.max_age = declare(self, "max_age", 0.2, "never act on an observation older than this, s",
                                (0.001, 10.0))
         self.frame_id = declare(self, "frame_id", "base_link", "frame of the commands (the robot base)")
+        self.limits_file = declare(self, "limits_file", "", "robot or deployment YAML (as the safety gate's): a "
+                                   "policy trained faster than its max_linear_speed is refused; empty: the built-in "
+                                   "twin arm")
         self.autostart = declare(self, "autostart", False, "configure and activate at start (sim); on a robot, "
                                  "leave false and activate deliberately")
         self._given_policy = policy
@@ -72,6 +75,11 @@ class PolicyNode(LifecycleNode):
                 self.policy = self._load_checkpoint()
         except Exception as e:  # a bad checkpoint fails the transition, with the reason, instead of the process
             self.get_logger().error(f"cannot load policy checkpoint {self.checkpoint!r}: {type(e).__name__}: {e}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self._check_against_deployment()
+        except ValueError as e:
+            self.get_logger().error(f"refusing policy checkpoint {self.checkpoint!r}: {e}")
             return TransitionCallbackReturn.FAILURE
         self.control_hz = self.control_hz_param or float(self.policy.control_hz)
         self.controller = LatentGoalController(self.policy.act, self.policy.encoder.latent_dim, self.max_age)
@@ -112,6 +120,18 @@ class PolicyNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
         return TransitionCallbackReturn.SUCCESS
+
+    def _check_against_deployment(self) -> None:
+        """A policy trained to command faster than the robot or deployment allows would be clamped by the gate into
+        motions it never learned: refused, naming both speeds."""
+        from rigbot.limits import DEFAULT_ROBOT_YAML
+        from rigbot.policy.safety_gate import limits_from_robot_yaml
+
+        source = self.limits_file or str(DEFAULT_ROBOT_YAML)
+        allowed = limits_from_robot_yaml(source).max_linear_speed
+        if self.policy.max_linear_speed > allowed + 1e-9:
+            raise ValueError(f"it was trained to command up to {self.policy.max_linear_speed:g} m/s per axis, but "
+                             f"{source} allows {allowed:g} m/s: retrain it at that speed, or raise the limit there")
 
     # ---- live weights -------------------------------------------------------------------------------------------
     def _load_checkpoint(self):
