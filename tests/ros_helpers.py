@@ -25,6 +25,17 @@ from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 
 
+def stop_process(proc: subprocess.Popen, sig: int, grace: float) -> None:
+    """Send ``sig`` to a process this test started (by its pid), and SIGKILL it if it has not ended in ``grace`` s."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class NodeProcess:
     """``rigbot node NAME`` in a child process, its output in a log file."""
 
@@ -63,13 +74,7 @@ class NodeProcess:
         raise AssertionError(f"{self.name} did not log {text!r} within {timeout} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.pid, sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout)
         self._log.close()
         return self.proc.returncode
 

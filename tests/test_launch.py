@@ -28,7 +28,7 @@ from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
-from ros_helpers import Probe, goal_png, twist_linear  # noqa: E402
+from ros_helpers import Probe, goal_png, stop_process, twist_linear  # noqa: E402
 from rigbot_ros import conversions as conv  # noqa: E402
 from rigbot_ros import topics  # noqa: E402
 
@@ -174,7 +174,6 @@ class LaunchRun:
         # cwd: a scratch folder, so relative defaults (goals/, checkpoints/) never touch the repository
         self.proc = subprocess.Popen([sys.executable, str(driver), str(share / launch_file), *args], cwd=work,
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.pid = self.proc.pid
         self.started: dict[str, tuple[int, int | None]] = {}  # launch's process name -> (pid, start time)
 
     def log(self) -> str:
@@ -208,13 +207,7 @@ class LaunchRun:
         """SIGINT (what Ctrl-C sends ``ros2 launch``), SIGKILL after the grace period; then SIGKILL any node still
         running so none outlives the test. Returns the nodes that had to be killed that way."""
         self.node_pids()
-        if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGINT)
-            try:
-                self.proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, STOP_GRACE)
         self._log.close()
         survivors = sorted(self.running())
         for name in survivors:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rigbot.perception.frame_dataset import MAX_HAND_DISTANCE_M
+from rigbot.limits import MAX_HAND_DISTANCE_M
 from rigbot.recording import cdr, rosbag2_metadata
 from rigbot.recording.image_messages import BadImageMessage, image_to_rgb, rgb_to_image, stamp_ns
 from rigbot.recording.mcap_folder_writer import McapFolderWriter
