@@ -24,8 +24,8 @@ import numpy as np
 import rigbot.sim  # noqa: F401  (chooses the OpenGL backend first)
 from rigbot import media
 from rigbot.plots import line_plot
-from rigbot.policy.offline import train_offline
-from rigbot.policy.pipeline import DEFAULTS, prepare_data, prepare_vae, train_pipeline
+from rigbot.policy.training.offline import train_offline
+from rigbot.policy.training.pipeline import DEFAULTS, prepare_data, prepare_vae, train_pipeline
 
 ONLINE = ("rig", "ris", "sac", "oracle", "pixel-her")
 

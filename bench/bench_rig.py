@@ -22,7 +22,7 @@ import torch
 import rigbot.sim  # noqa: F401  (chooses the OpenGL backend first)
 from rigbot import media
 from rigbot.plots import line_plot
-from rigbot.policy.pipeline import train_pipeline
+from rigbot.policy.training.pipeline import train_pipeline
 
 
 def main() -> None:

@@ -41,8 +41,8 @@ def untrained_checkpoint(out: Path) -> Path:
     from rigbot.perception.latent_prior import LatentPrior
     from rigbot.perception.preprocessing import PreprocessConfig
     from rigbot.perception.vae import ConvVAE, VAEConfig, save_checkpoint
-    from rigbot.policy.checkpoint import save_policy
-    from rigbot.policy.td3 import TD3, TD3Config
+    from rigbot.policy.weights.checkpoint import save_policy
+    from rigbot.policy.agents.td3 import TD3, TD3Config
 
     torch.manual_seed(0)
     save_checkpoint(out / "vae", ConvVAE(VAEConfig()), LatentPrior.standard(16), PreprocessConfig(size=48))
@@ -59,7 +59,7 @@ def twin_goal_image(checkpoint: Path, seed: int = 0) -> np.ndarray:
     untrained VAE records no held-out error, so its goal node checks nothing and takes this image as well."""
     import rigbot.sim as sim
     from rigbot import config
-    from rigbot.policy.weight_store import resolve_checkpoint
+    from rigbot.policy.weights.weight_store import resolve_checkpoint
 
     meta = config.read_yaml(resolve_checkpoint(checkpoint) / "policy.yaml")
     env = sim.make(meta["task"], image_size=int(meta["image_size"]))

@@ -37,11 +37,11 @@ from rigbot.perception.collect import collect
 from rigbot.perception.frame_dataset import count_frames, load_frames
 from rigbot.perception.vae import load_checkpoint
 from rigbot.plots import line_plot
-from rigbot.policy.checkpoint import load_policy
-from rigbot.policy.evaluation import evaluate
-from rigbot.policy.observations import LatentView
-from rigbot.policy.pipeline import train_pipeline
-from rigbot.policy.transfer import finetune_checkpoint
+from rigbot.policy.weights.checkpoint import load_policy
+from rigbot.policy.training.evaluation import evaluate
+from rigbot.policy.training.observations import LatentView
+from rigbot.policy.training.pipeline import train_pipeline
+from rigbot.policy.training.transfer import finetune_checkpoint
 from rigbot.recording.dataset_conversion import frames_to_recording, recording_to_frames
 
 LOOKS = {"held-out": {"appearance": "heldout"}, "training (randomised)": {"randomize": True}, "modelled": {}}

@@ -46,7 +46,7 @@ def plumbing_checkpoint(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_reach_policy(tmp_path_factory):
     """A RIG reach policy trained once per test session, by the real pipeline, on a fixed seed."""
-    from rigbot.policy.pipeline import train_pipeline
+    from rigbot.policy.training.pipeline import train_pipeline
 
     out = tmp_path_factory.mktemp("reach_policy")
     return train_pipeline("reach", out, agent="rig", seed=0, env_steps=CI_REACH["env_steps"],

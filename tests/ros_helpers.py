@@ -134,8 +134,8 @@ def make_plumbing_checkpoint(out: Path, frames: int = 1200, vae_epochs: int = 4)
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import VAEConfig
     from rigbot.perception.vae_training import train_vae
-    from rigbot.policy.checkpoint import save_policy
-    from rigbot.policy.td3 import TD3, TD3Config
+    from rigbot.policy.weights.checkpoint import save_policy
+    from rigbot.policy.agents.td3 import TD3, TD3Config
 
     out = Path(out)
     if (out / "policy.yaml").is_file():

@@ -18,12 +18,12 @@ import pytest
 import torch
 import yaml
 
-from rigbot.policy.checkpoint import load_policy, save_policy
-from rigbot.policy.hiql import HIQL, HIQLConfig, awr_weights, expectile_loss
-from rigbot.policy.offline import OfflineDataset, ValueGoalConfig
-from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
-from rigbot.policy.ris import RIS, RISConfig, subgoal_advantage_weights
-from rigbot.policy.sac import SAC, SACConfig
+from rigbot.policy.weights.checkpoint import load_policy, save_policy
+from rigbot.policy.agents.hiql import HIQL, HIQLConfig, awr_weights, expectile_loss
+from rigbot.policy.training.offline import OfflineDataset, ValueGoalConfig
+from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
+from rigbot.policy.agents.ris import RIS, RISConfig, subgoal_advantage_weights
+from rigbot.policy.agents.sac import SAC, SACConfig
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_sac_actions_are_bounded_and_the_log_density_is_that_of_a_squashed_gauss
     # a 1-D check of the density itself: it integrates to 1 over (-1, 1)
     mean, log_std = torch.tensor([[0.3]]), torch.tensor([[-0.5]])
     grid = torch.linspace(-0.9999, 0.9999, 20001)[:, None]
-    from rigbot.policy.sac import squashed_log_prob
+    from rigbot.policy.agents.sac import squashed_log_prob
     density = squashed_log_prob(mean, log_std, torch.atanh(grid)).exp()
     assert torch.trapezoid(density, grid[:, 0]).item() == pytest.approx(1.0, abs=1e-3)
 
@@ -239,7 +239,7 @@ def test_online_agent_learns_to_reach(reach_frames, tmp_path, agent, learner_cfg
     """1,200 environment steps on the oracle view, one update per step, then the 20 fixed evaluation goals
     (the margin and why chance cannot meet it: module docstring). The policy folder is the deployable one."""
     from rigbot.perception.frame_dataset import load_frames
-    from rigbot.policy.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
 
     cfg = rig_config(agent, observation="state", env_steps=1200, random_steps=300, updates_per_step=1,
                      eval_every=1200, eval_episodes=20, checkpoint_every=1200, **{agent: learner_cfg})

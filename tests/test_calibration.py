@@ -416,7 +416,7 @@ def test_one_deployment_file_feeds_the_safety_gate_the_preprocessing_and_the_twi
     assert dep.load_camera_info().width == W
     assert preprocess_config(dep, 48).roi == (80, 0, 480, 480)
 
-    from rigbot.policy.safety_gate import limits_from_robot_yaml  # the gate's own reader
+    from rigbot.control.safety_gate import limits_from_robot_yaml  # the gate's own reader
     limits = limits_from_robot_yaml(path)
     assert tuple(limits.workspace_low) == (0.25, -0.15, 0.03) and limits.max_linear_speed == 0.1
     assert limits.max_angular_speed == 0.3
@@ -656,7 +656,7 @@ def test_workspace_outside_the_robot_description_is_not_written(tmp_path, corner
 
 def test_deployment_bounds_are_checked_against_the_robot_when_loaded(tmp_path):
     """A deployment edited by hand (or written before this check): the loader and the gate both refuse it."""
-    from rigbot.policy.safety_gate import limits_from_robot_yaml
+    from rigbot.control.safety_gate import limits_from_robot_yaml
 
     path = tmp_path / "deployment.yaml"
     update_deployment(path, workspace={"low": [0.25, -0.15, 0.03], "high": [0.5, 0.15, 0.2]})

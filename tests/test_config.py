@@ -363,7 +363,7 @@ def test_bounds_live_in_one_module_that_loads_nothing_heavy():
     assert robot.DEFAULT_ROBOT == deployment.default_robot_yaml() == limits.DEFAULT_ROBOT_YAML
     assert limits.DEFAULT_ROBOT_YAML.is_file()
     loaded = subprocess.run([sys.executable, "-c", "import sys, rigbot.limits, rigbot.text, rigbot.calibration."
-                             "deployment, rigbot.policy.safety_gate; print(sorted({'mujoco', 'cv2', 'torch'} & "
+                             "deployment, rigbot.control.safety_gate; print(sorted({'mujoco', 'cv2', 'torch'} & "
                              "set(sys.modules)))"], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 

@@ -26,7 +26,7 @@ from rigbot.calibration.camera_info import CameraIntrinsics, load_camera_info, s
 from rigbot.calibration.deployment import DeploymentConfig, load_deployment
 from rigbot.calibration.pose_files import read_hand_poses, read_positions
 from rigbot.config import ConfigError
-from rigbot.policy.safety_gate import limits_from_robot_yaml
+from rigbot.control.safety_gate import limits_from_robot_yaml
 from rigbot.sim.goal_env import TaskConfig
 from rigbot.sim.robot import RobotConfig, load_robot
 

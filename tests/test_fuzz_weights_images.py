@@ -67,8 +67,8 @@ def real_policy() -> tuple[bytes, dict, dict]:
     import yaml
 
     from rigbot.policy.agents import make_agent
-    from rigbot.policy.checkpoint import _architecture
-    from rigbot.policy.td3 import TD3Config
+    from rigbot.policy.weights.checkpoint import _architecture
+    from rigbot.policy.agents.td3 import TD3Config
     from rigbot.weights import expected_shapes
     from test_untrusted_weights import small_policy
 
@@ -136,7 +136,7 @@ def test_fuzz_safetensors_reader_on_generated_headers(scratch, entries, metadata
 @FUZZ
 @given(mutations=MUTATIONS)
 def test_fuzz_weights_loader_on_a_mutated_real_policy(scratch, mutations):
-    from rigbot.policy.checkpoint import TAG
+    from rigbot.policy.weights.checkpoint import TAG
 
     data, cfg, shapes = real_policy()
     path = scratch / "policy.safetensors"

@@ -271,7 +271,7 @@ def test_sim_launch_drives_the_twin_through_the_gate(ros, launch_pythonpath, col
 
 def test_robot_launch_with_learning_brings_every_node_up_and_keeps_it_up(ros, launch_pythonpath, colcon_install,
                                                                         plumbing_checkpoint, tmp_path):
-    from rigbot.policy.weight_store import WeightStore
+    from rigbot.policy.weights.weight_store import WeightStore
 
     store = WeightStore.create(tmp_path / "store", plumbing_checkpoint)
     arguments = {"checkpoint": store.root, "camera_source": "external", "learn": "true"}

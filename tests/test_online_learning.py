@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from rigbot.policy.online_learner import OnlineLearner, OnlineLearnerConfig
-from rigbot.policy.robot_episodes import GOAL, PAUSED, RESET, RUN, EpisodeConfig, EpisodeManager
-from rigbot.policy.weight_store import WeightStore, WeightStoreError
+from rigbot.policy.training.online_learner import OnlineLearner, OnlineLearnerConfig
+from rigbot.control.episode_manager import GOAL, PAUSED, RESET, RUN, EpisodeConfig, EpisodeManager
+from rigbot.policy.weights.weight_store import WeightStore, WeightStoreError
 from test_untrusted_weights import republish
 
 
@@ -105,7 +105,7 @@ def test_store_refuses_damaged_and_mismatched_versions(reach_checkpoint, tmp_pat
 def test_non_finite_weights_are_not_published_and_a_live_swap_to_them_fails_their_load(reach_checkpoint, tmp_path):
     import torch
 
-    from rigbot.policy.live_weights import LiveWeights
+    from rigbot.policy.weights.live_weights import LiveWeights
 
     store = WeightStore.create(tmp_path / "store", reach_checkpoint)
     running = store.load(1)

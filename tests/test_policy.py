@@ -5,9 +5,9 @@ import torch
 import yaml
 
 from rigbot.config import ConfigError
-from rigbot.policy.checkpoint import load_policy, save_policy
-from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
-from rigbot.policy.td3 import TD3, TD3Config
+from rigbot.policy.weights.checkpoint import load_policy, save_policy
+from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
+from rigbot.policy.agents.td3 import TD3, TD3Config
 
 
 class MarkerPrior:
@@ -145,13 +145,13 @@ def test_policy_config_names_every_learner():
     from typing import get_args, get_type_hints
 
     from rigbot.policy.agents import LEARNERS
-    from rigbot.policy.checkpoint import PolicyConfig
+    from rigbot.policy.weights.checkpoint import PolicyConfig
 
     assert set(get_args(get_type_hints(PolicyConfig)["learner"])) == set(LEARNERS)
 
 
 def test_loading_a_policy_reads_its_policy_yaml_once(tmp_path, monkeypatch):
-    from rigbot.policy import checkpoint
+    from rigbot.policy.weights import checkpoint
 
     save_policy(tmp_path, TD3(TD3Config(hidden=[32, 32]), 3, 2, 2), _meta())
     sources, read = [], checkpoint.read_policy_config
@@ -168,7 +168,7 @@ def test_online_vae_finetuning_refreshes_the_stored_latents(tmp_path):
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import VAEConfig, load_checkpoint
     from rigbot.perception.vae_training import train_vae
-    from rigbot.policy.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
 
     collect("reach", 100, tmp_path / "data", progress=False)
     train_vae(load_frames(tmp_path / "data")["images"], tmp_path / "vae", VAEConfig(latent_dim=4), epochs=1,

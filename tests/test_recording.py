@@ -267,7 +267,7 @@ def test_dataset_convert_round_trip_keeps_images_byte_for_byte(recorded, tmp_pat
         if stamp in poses:  # (best effort: a pose may be missing, then a neighbour's is used)
             np.testing.assert_allclose(hand, poses[stamp])
     np.testing.assert_array_equal(frames["achieved_goals"], frames["observations"][:, :2])
-    from rigbot.policy.offline import OfflineDataset  # what rigbot train --agent hiql --data makes of them
+    from rigbot.policy.training.offline import OfflineDataset  # what rigbot train --agent hiql --data makes of them
 
     offline = OfflineDataset.from_frames(frames, frames["observations"], frames["achieved_goals"], [0, 1], 0.2, 10.0)
     assert offline.transitions == len(frames["images"]) - 2  # one per frame but each episode's last

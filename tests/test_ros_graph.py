@@ -239,7 +239,7 @@ def test_rigbot_sim_suggests_a_train_command_that_rigbot_accepts(task, tmp_path)
     import shlex
 
     from rigbot.cli import build_parser
-    from rigbot.policy.cli import cmd_train
+    from rigbot.cli.train import cmd_train
     from rigbot_ros.embedded import ensure_checkpoint
 
     missing = tmp_path / "no policy"

@@ -214,7 +214,7 @@ def test_policy_node_refuses_a_policy_trained_faster_than_the_deployment_allows(
     """The gate would clamp such a policy's commands into motions it never learned: the node does not configure,
     and says which speeds disagree; the same policy under the twin arm's own limit configures."""
     from rigbot.calibration.deployment import DeploymentConfig, save_deployment
-    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.weights.checkpoint import load_policy
 
     trained = load_policy(plumbing_checkpoint).max_linear_speed
     slow = save_deployment(DeploymentConfig(max_linear_speed=trained / 2), tmp_path / "deployment.yaml")

@@ -26,7 +26,7 @@ def goal_the_policy_reaches(checkpoint, candidates: int = 20) -> np.ndarray:
     """Of ``candidates`` hand goals, the one the policy, acting directly on the twin's images (no ROS), ends
     nearest to from home; it must be within the task's 5 cm."""
     import rigbot.sim as sim
-    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.weights.checkpoint import load_policy
 
     policy = load_policy(checkpoint)
     env = sim.make("reach", image_size=policy.image_size)

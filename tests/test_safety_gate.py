@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from rigbot.config import ConfigError
-from rigbot.policy.latent_control import LatentGoalController
-from rigbot.policy.safety_gate import SafetyGate, SafetyLimits, limits_from_robot_yaml
-from rigbot.policy.velocity_command import action_to_twist, twist_to_action
+from rigbot.control.latent_control import LatentGoalController
+from rigbot.control.safety_gate import SafetyGate, SafetyLimits, limits_from_robot_yaml
+from rigbot.control.velocity_command import action_to_twist, twist_to_action
 from rigbot.sim.robot import DEFAULT_ROBOT
 
 Z = np.zeros(3)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from rigbot.policy.checkpoint import load_policy
+from rigbot.policy.weights.checkpoint import load_policy
 
 
 def test_short_rig_run_reaches_much_closer_than_a_random_policy(trained_reach_policy):
@@ -108,7 +108,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert len(list((out / "training").glob("step_*"))) == 1  # older states are cleaned up
 
 
-# What each agent's preset (rigbot.policy.rig.AGENTS) makes of a run: its learner, what it sees, its reward.
+# What each agent's preset (rigbot.policy.training.rig.AGENTS) makes of a run: its learner, what it sees, its reward.
 PRESETS = {"sac": ("sac", "latent", "squared_goal_distance"),
            "oracle": ("td3", "state", "goal_distance"),
            "pixel-her": ("td3", "latent", "pixel_distance")}

@@ -21,7 +21,7 @@ from rigbot.perception.frame_dataset import load_frames
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.vae import ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
 from rigbot.perception.vae_training import train_vae
-from rigbot.policy.checkpoint import load_policy
+from rigbot.policy.weights.checkpoint import load_policy
 from rigbot.recording.dataset_conversion import frames_to_recording
 from rigbot.sim.goal_env import TaskConfig
 from rigbot.sim.heldout_appearance import OUTSIDE_LOW
@@ -46,7 +46,7 @@ def twin_vae(tmp_path_factory):
 @pytest.fixture(scope="module")
 def twin_policy(twin_vae, tmp_path_factory):
     """A (barely trained) RIG policy folder on that VAE, trained in the randomised twin by the real pipeline."""
-    from rigbot.policy.pipeline import train_pipeline
+    from rigbot.policy.training.pipeline import train_pipeline
 
     out = tmp_path_factory.mktemp("policy") / "reach_dr"
     train_pipeline("reach", out, vae=twin_vae, env_steps=50, progress=False, randomize=True,

@@ -24,9 +24,9 @@ from rigbot.config import ConfigError
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.perception.preprocessing import PreprocessConfig
 from rigbot.perception.vae import ConvVAE, VAEConfig, save_checkpoint
-from rigbot.policy.checkpoint import TAG, load_policy, save_policy
-from rigbot.policy.td3 import TD3, TD3Config
-from rigbot.policy.weight_store import WeightStore, WeightStoreError, _sha256
+from rigbot.policy.weights.checkpoint import TAG, load_policy, save_policy
+from rigbot.policy.agents.td3 import TD3, TD3Config
+from rigbot.policy.weights.weight_store import WeightStore, WeightStoreError, _sha256
 from rigbot.weights import save_weights
 
 LATENT = 4
@@ -209,7 +209,7 @@ def test_declared_hidden_sizes_are_checked_against_the_weights_before_anything_i
     ck = small_policy(tmp_path / "ck")
     # a policy.yaml asking for a huge network beside the small weights
     edit_yaml(ck / "policy.yaml", td3={**config.to_dict(TD3Config(hidden=[16, 16])), "hidden": [8000, 8000]})
-    code = (f"from rigbot.policy.checkpoint import load_policy\nimport rigbot.policy.td3\n"
+    code = (f"from rigbot.policy.weights.checkpoint import load_policy\nimport rigbot.policy.agents.td3\n"
             f"def attempt():\n    load_policy({str(ck)!r})\n")
     growth, text = _peak_rss_growth_mb(code)
     assert "ACCEPTED" not in text and "hidden" in text and "policy.safetensors" in text, text
@@ -296,7 +296,7 @@ def test_everything_loaded_from_a_store_is_verified_like_weights_check(tmp_path)
     pytest.importorskip("rclpy")
     from rigbot_ros.node_runtime import load_encoder, vae_dir
 
-    from rigbot.policy.weight_store import resolve_checkpoint
+    from rigbot.policy.weights.weight_store import resolve_checkpoint
 
     store = WeightStore.create(tmp_path / "store", small_policy(tmp_path / "ck"))
     version = store.path(1)

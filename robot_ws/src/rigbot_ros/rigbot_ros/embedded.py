@@ -22,7 +22,7 @@ def ensure_checkpoint(task: str, checkpoint: str | Path | None, seed: int) -> Pa
         train = shlex.join(["rigbot", "train", "--task", task, "--out", str(path)])
         raise FileNotFoundError(f"{path}: no trained policy here (policy.yaml missing); leave out --checkpoint, "
                                 f"or train one with: {train}")
-    from rigbot.policy.pipeline import train_pipeline
+    from rigbot.policy.training.pipeline import train_pipeline
 
     print(f"no trained checkpoint in {path}: training one first (exploration frames, VAE, then RIG; this takes "
           "a while, and a rerun continues where it stopped)", flush=True)
@@ -39,7 +39,7 @@ def run_embedded(task: str = "reach", checkpoint: str | Path | None = None, seed
     from rclpy.signals import SignalHandlerOptions
 
     from rigbot import media
-    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.weights.checkpoint import load_policy
     from rigbot_ros.encoder_node import EncoderNode
     from rigbot_ros.goal_node import GoalNode
     from rigbot_ros.node_runtime import StopSignals

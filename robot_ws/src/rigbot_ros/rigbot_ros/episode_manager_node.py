@@ -1,6 +1,6 @@
 """episode_manager node: runs episodes on the robot for the learner: reset, goal, step budget, pause.
 
-The rules are rigbot.policy.robot_episodes's; this node moves messages and drives the policy's lifecycle:
+The rules are rigbot.control.episode_manager's; this node moves messages and drives the policy's lifecycle:
 - reset: the policy is deactivated (``/policy/change_state``) and this node sends reset velocities on
   /rigbot/policy/twist, so they pass through the safety gate like the policy's (clamped, workspace, e-stop);
 - goal: an imagined goal (a VAE prior sample, decoded to an image) or a saved goal image goes to the goal node
@@ -47,10 +47,10 @@ class EpisodeManagerNode(Node):
         super().__init__(name, **kwargs)
         from rigbot import config
         from rigbot.perception.goal_images import GoalLibrary
-        from rigbot.policy.checkpoint import read_policy_config
-        from rigbot.policy.robot_episodes import EpisodeConfig, EpisodeManager
-        from rigbot.policy.safety_gate import limits_from_robot_yaml
-        from rigbot.policy.weight_store import resolve_checkpoint
+        from rigbot.policy.weights.checkpoint import read_policy_config
+        from rigbot.control.episode_manager import EpisodeConfig, EpisodeManager
+        from rigbot.control.safety_gate import limits_from_robot_yaml
+        from rigbot.policy.weights.weight_store import resolve_checkpoint
         from rigbot.sim.robot import DEFAULT_ROBOT
 
         checkpoint = declare(self, "checkpoint", "checkpoints/reach", "policy checkpoint folder or weight store "

@@ -9,7 +9,7 @@ Transitions: each latent that arrives during an episode is a step; its action is
 executing when the next latent arrived (what the arm did, not what the policy asked: the gate may have clamped
 it), as a fraction of the speed limit. Episodes are delimited by the episode manager's status (``started``,
 ``complete``/``aborted``); without an episode manager, by goal changes. The algorithm is
-rigbot.policy.online_learner's, on a background thread paced by the data (``updates_per_step``).
+rigbot.policy.training.online_learner's, on a background thread paced by the data (``updates_per_step``).
 
 The weight store (``store``) is made from ``checkpoint`` when it does not exist yet. The policy node runs the
 store too (its ``checkpoint`` parameter is the store folder) and swaps to each version announced here.
@@ -34,8 +34,8 @@ from rigbot_ros.node_runtime import StartupError, declare, one_torch_thread, run
 class LearnerNode(Node):
     def __init__(self, name: str = "learner", **kwargs):
         super().__init__(name, **kwargs)
-        from rigbot.policy.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread, config_from_dict  # noqa: E501
-        from rigbot.policy.weight_store import STORE, WeightStore
+        from rigbot.policy.training.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread, config_from_dict  # noqa: E501
+        from rigbot.policy.weights.weight_store import STORE, WeightStore
 
         store_dir = declare(self, "store", "checkpoints/live", "weight store folder (made from 'checkpoint' if "
                             "missing); the policy node's checkpoint parameter should name the same folder")
@@ -138,7 +138,7 @@ class LearnerNode(Node):
             self.get_logger().error(f"refused a latent: {e}", throttle_duration_sec=2.0)
             return
         if self.latents:  # the step from the previous frame to this one was taken with the command now in force
-            from rigbot.policy.online_learner import action_from_velocity
+            from rigbot.policy.training.online_learner import action_from_velocity
 
             fresh = time.monotonic() - self.command_time <= self.command_max_age
             linear = self.command if fresh else np.zeros(3)

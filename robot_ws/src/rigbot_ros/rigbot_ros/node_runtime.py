@@ -36,7 +36,7 @@ def vae_dir(checkpoint: str | Path) -> Path:
     """The VAE folder of a policy checkpoint (``CHECKPOINT/vae``), or ``checkpoint`` if it is a VAE folder; of a
     weight store, its current version's. Anything in a store is verified first, file by file against the hashes
     it was published with (``resolve_checkpoint``: the check ``rigbot weights check`` makes)."""
-    from rigbot.policy.weight_store import resolve_checkpoint
+    from rigbot.policy.weights.weight_store import resolve_checkpoint
 
     if not str(checkpoint):
         raise ValueError("parameter 'checkpoint' is empty: give the folder of a trained checkpoint")

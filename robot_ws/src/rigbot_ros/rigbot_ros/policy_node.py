@@ -6,12 +6,12 @@ out: /rigbot/policy/twist (TwistStamped, stamped with the camera image the actio
 Lifecycle: it loads the checkpoint on ``configure`` and sends nothing until ``activate`` (``ros2 lifecycle set
 /policy activate``; ``autostart: true`` does both at start). It acts as each new observation arrives, at most
 ``control_hz`` times a second (observations in between are skipped, not queued), and never on an observation
-older than ``max_age`` (rigbot.policy.latent_control): then it sends nothing and the gate stops the arm.
+older than ``max_age`` (rigbot.control.latent_control): then it sends nothing and the gate stops the arm.
 On deactivate it sends one zero.
 
-Live weights: when ``checkpoint`` is a weight store (``rigbot weights init``, rigbot.policy.weight_store), the
+Live weights: when ``checkpoint`` is a weight store (``rigbot weights init``, rigbot.policy.weights.weight_store), the
 node runs its current version and follows the learner: a version number on /rigbot/learner/version is loaded and
-checked on a background thread (hashes, config, VAE, finite weights, a forward pass: rigbot.policy.live_weights)
+checked on a background thread (hashes, config, VAE, finite weights, a forward pass: rigbot.policy.weights.live_weights)
 and swapped in between two control ticks, so commanding never stops; a version that fails a check is refused,
 logged, and the running one stays. out: /rigbot/policy/weights_version (UInt32, latched: the version in use).
 services: ~/rollback_weights (Trigger: back to the version in use before, and stop following the learner),
@@ -63,7 +63,7 @@ class PolicyNode(LifecycleNode):
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from rigbot.policy.latent_control import LatentGoalController
+        from rigbot.control.latent_control import LatentGoalController
         from rigbot_ros.node_runtime import one_torch_thread
 
         one_torch_thread()
@@ -125,7 +125,7 @@ class PolicyNode(LifecycleNode):
         """A policy trained to command faster than the robot or deployment allows would be clamped by the gate into
         motions it never learned: refused, naming both speeds."""
         from rigbot.limits import DEFAULT_ROBOT_YAML
-        from rigbot.policy.safety_gate import limits_from_robot_yaml
+        from rigbot.control.safety_gate import limits_from_robot_yaml
 
         source = self.limits_file or str(DEFAULT_ROBOT_YAML)
         allowed = limits_from_robot_yaml(source).max_linear_speed
@@ -135,9 +135,9 @@ class PolicyNode(LifecycleNode):
 
     # ---- live weights -------------------------------------------------------------------------------------------
     def _load_checkpoint(self):
-        from rigbot.policy.checkpoint import load_policy
-        from rigbot.policy.live_weights import LiveWeights
-        from rigbot.policy.weight_store import STORE, WeightStore
+        from rigbot.policy.weights.checkpoint import load_policy
+        from rigbot.policy.weights.live_weights import LiveWeights
+        from rigbot.policy.weights.weight_store import STORE, WeightStore
 
         path = Path(self.checkpoint).expanduser()
         if not (path / STORE).is_file():
@@ -227,7 +227,7 @@ class PolicyNode(LifecycleNode):
         if action is None:
             self.get_logger().warning(f"not acting: {why}", throttle_duration_sec=2.0)
             return
-        from rigbot.policy.velocity_command import action_to_twist
+        from rigbot.control.velocity_command import action_to_twist
 
         linear, angular = action_to_twist(action)
         self.cmd_pub.publish(conv.twist(linear, angular, msg.header.stamp, self.frame_id))

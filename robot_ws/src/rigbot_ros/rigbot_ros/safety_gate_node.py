@@ -1,4 +1,4 @@
-"""safety_gate node: every command to the arm passes here. The rules are rigbot.policy.safety_gate's; this node
+"""safety_gate node: every command to the arm passes here. The rules are rigbot.control.safety_gate's; this node
 only moves messages in and out of it.
 
 in:  /rigbot/policy/twist (TwistStamped), /rigbot/ee_pose (PoseStamped), /rigbot/estop (Bool: true engages)
@@ -17,7 +17,7 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
-from rigbot.policy.safety_gate import SafetyGate, limits_from_robot_yaml
+from rigbot.control.safety_gate import SafetyGate, limits_from_robot_yaml
 from rigbot.sim.robot import DEFAULT_ROBOT
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics

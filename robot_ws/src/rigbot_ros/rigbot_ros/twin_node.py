@@ -30,7 +30,7 @@ class TwinNode(Node):
     def __init__(self, name: str = "twin", **kwargs):
         super().__init__(name, **kwargs)
         import rigbot.sim as sim
-        from rigbot.policy.velocity_command import twist_to_action
+        from rigbot.control.velocity_command import twist_to_action
 
         self._twist_to_action = twist_to_action
         task = declare(self, "task", "reach", "twin task: reach or push")

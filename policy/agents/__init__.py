@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rigbot.policy.hiql import HIQL, HIQLConfig
-from rigbot.policy.ris import RIS, RISConfig
-from rigbot.policy.sac import SAC, SACConfig
-from rigbot.policy.td3 import TD3, TD3Config
+from rigbot.policy.agents.hiql import HIQL, HIQLConfig
+from rigbot.policy.agents.ris import RIS, RISConfig
+from rigbot.policy.agents.sac import SAC, SACConfig
+from rigbot.policy.agents.td3 import TD3, TD3Config
 
 LEARNERS = {"td3": (TD3, TD3Config), "sac": (SAC, SACConfig), "ris": (RIS, RISConfig), "hiql": (HIQL, HIQLConfig)}
 

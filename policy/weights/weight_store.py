@@ -44,7 +44,7 @@ class WeightStoreError(ValueError):
 def architecture(policy_dir: str | Path) -> dict:
     """The part of a policy folder's config that every version of a store shares (see ``POLICY_KEYS``), after
     checking its policy.yaml field by field (types and ranges: ``checkpoint.read_policy_config``)."""
-    from rigbot.policy.checkpoint import read_policy_config
+    from rigbot.policy.weights.checkpoint import read_policy_config
 
     policy_dir = Path(policy_dir)
     path = policy_dir / "policy.yaml"
@@ -198,7 +198,7 @@ class WeightStore:
 
     def load(self, version: int | None = None):
         """The ``GoalReachingPolicy`` of ``version`` (default: the current one), verified first."""
-        from rigbot.policy.checkpoint import load_policy_folder
+        from rigbot.policy.weights.checkpoint import load_policy_folder
 
         version = self.current() if version is None else int(version)
         folder = self.verify(version)
@@ -259,7 +259,7 @@ class WeightStore:
         """Publish an agent (and its encoder, or the parent version's VAE) as the next version."""
         import tempfile
 
-        from rigbot.policy.checkpoint import save_policy
+        from rigbot.policy.weights.checkpoint import save_policy
 
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".build-") as build:
             build = Path(build)
@@ -309,7 +309,7 @@ def _is_version_number(value) -> bool:
 def _check_loads(folder: Path) -> None:
     """Refuse a policy folder unless it loads as a deployment would load it (every file read and checked; a
     folder inside another store is verified against that store's hashes too)."""
-    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.weights.checkpoint import load_policy
 
     try:
         load_policy(folder)

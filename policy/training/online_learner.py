@@ -32,7 +32,7 @@ import numpy as np
 from rigbot import config
 from rigbot.config import spec
 from rigbot.files import atomic_write
-from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
+from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
 
 
 @dataclass
@@ -159,7 +159,7 @@ class OnlineLearner:
         are encoded, actions derived from the hand's motion, each run of steps cut into windows whose rollout goal
         is the window's last latent. Returns the transitions stored."""
         from rigbot.perception.frame_dataset import load_frames
-        from rigbot.policy.offline import OfflineDataset
+        from rigbot.policy.training.offline import OfflineDataset
 
         if self.encoder is None:
             raise ValueError("reading frame datasets needs a latent policy (one with a VAE)")

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rigbot.config import spec
-from rigbot.policy.td3 import GoalConditionedAgent, mlp, polyak_update
+from rigbot.policy.agents.td3 import GoalConditionedAgent, mlp, polyak_update
 
 
 @dataclass

@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def cmd_init(args) -> int:
-    from rigbot.policy.weight_store import WeightStore
+    from rigbot.policy.weights.weight_store import WeightStore
 
     store = WeightStore.create(args.store, args.source)
     print(f"weight store {store.root}: version {store.current()} current ({len(store.versions())} version(s))")
@@ -42,7 +42,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from rigbot.policy.weight_store import WeightStore, WeightStoreError
+    from rigbot.policy.weights.weight_store import WeightStore, WeightStoreError
 
     store = WeightStore(args.store)
     current = store.current()
@@ -60,7 +60,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from rigbot.policy.weight_store import WeightStore
+    from rigbot.policy.weights.weight_store import WeightStore
 
     store = WeightStore(args.store)
     before = store.current()
@@ -70,7 +70,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from rigbot.policy.weight_store import WeightStore
+    from rigbot.policy.weights.weight_store import WeightStore
 
     store = WeightStore(args.store)
     version = store.current() if args.version is None else args.version

@@ -12,11 +12,11 @@ import threading
 
 import numpy as np
 
-from rigbot.policy.weight_store import POLICY_KEYS, WeightStore, WeightStoreError
+from rigbot.policy.weights.weight_store import POLICY_KEYS, WeightStore, WeightStoreError
 
 
 def _vae_digest(policy) -> str | None:
-    from rigbot.policy.weight_store import _sha256
+    from rigbot.policy.weights.weight_store import _sha256
 
     path = policy.directory / "vae" / "vae.safetensors"
     return _sha256(path) if path.is_file() else None

@@ -16,8 +16,8 @@ import torch
 
 from rigbot import config
 from rigbot.files import atomic_write_text
-from rigbot.policy.checkpoint import load_agent, save_agent, save_policy
-from rigbot.policy.evaluation import evaluate, random_policy
+from rigbot.policy.weights.checkpoint import load_agent, save_agent, save_policy
+from rigbot.policy.training.evaluation import evaluate, random_policy
 
 
 def save_training_state(out: Path, step: int, agent, meta: dict, progress: dict,

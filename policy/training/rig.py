@@ -34,13 +34,13 @@ from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write_text
 from rigbot.perception.latent_prior import LatentPrior
 from rigbot.policy.agents import make_agent
-from rigbot.policy.evaluation import evaluate
-from rigbot.policy.observations import LatentView, StateView, goal_columns
-from rigbot.policy.replay_buffer import HindsightReplayBuffer, RelabelConfig
-from rigbot.policy.ris import RISConfig
-from rigbot.policy.sac import SACConfig
-from rigbot.policy.td3 import TD3Config
-from rigbot.policy.training_state import load_training_state, random_baseline, save_training_state
+from rigbot.policy.training.evaluation import evaluate
+from rigbot.policy.training.observations import LatentView, StateView, goal_columns
+from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
+from rigbot.policy.agents.ris import RISConfig
+from rigbot.policy.agents.sac import SACConfig
+from rigbot.policy.agents.td3 import TD3Config
+from rigbot.policy.training.training_state import load_training_state, random_baseline, save_training_state
 
 
 @dataclass
@@ -81,7 +81,7 @@ AGENTS = {
     "oracle": {"observation": "state"},
     "pixel-her": {"exploration_goals": "env",
                   "relabel": {"rollout": 0.2, "prior": 0.0, "future": 0.8, "reward": "pixel_distance"}},
-    # the other seed papers' agents in the same loop (policy/sac.py, policy/ris.py); HIQL is offline (offline.py)
+    # the other seed papers' agents in the same loop (agents/sac.py, agents/ris.py); HIQL is offline (offline.py)
     "sac": {"learner": "sac", "relabel": {"reward": "squared_goal_distance"}},
     "ris": {"learner": "ris"},
 }

@@ -7,7 +7,7 @@ import argparse
 def cmd_finetune(args) -> int:
     from rigbot import config
     from rigbot.perception.anchored_finetuning import AnchoredFinetuneConfig
-    from rigbot.policy.transfer import finetune_checkpoint
+    from rigbot.policy.training.transfer import finetune_checkpoint
 
     cfg = config.validate(AnchoredFinetuneConfig(epochs=args.epochs, min_updates=args.min_updates,
                                                  anchor=args.anchor, anchor_weight=args.anchor_weight),

@@ -32,9 +32,9 @@ from tqdm import tqdm
 from rigbot import config
 from rigbot.config import ConfigError, spec
 from rigbot.policy.agents import make_agent
-from rigbot.policy.evaluation import evaluate
-from rigbot.policy.hiql import HIQLConfig
-from rigbot.policy.training_state import load_training_state, random_baseline, save_training_state
+from rigbot.policy.training.evaluation import evaluate
+from rigbot.policy.agents.hiql import HIQLConfig
+from rigbot.policy.training.training_state import load_training_state, random_baseline, save_training_state
 
 
 @dataclass
@@ -179,7 +179,7 @@ class OfflineTrainer:
         return result
 
     def _log_eval(self, wall: float) -> dict:
-        from rigbot.policy.rig import write_curve
+        from rigbot.policy.training.rig import write_curve
 
         result = self.evaluate()
         row = {"updates": self.agent.updates, "env_steps": self.data.transitions, "wall_s": round(wall, 1),
@@ -246,8 +246,8 @@ def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, u
     the data's trajectories; returns the policy folder ``out``."""
     from rigbot.perception.frame_dataset import DatasetError, load_frames, read_meta
     from rigbot.perception.vae import load_checkpoint
-    from rigbot.policy.pipeline import _log, prepare_vae
-    from rigbot.policy.rig import make_view
+    from rigbot.policy.training.pipeline import _log, prepare_vae
+    from rigbot.policy.training.rig import make_view
 
     out, data = Path(out), Path(data)
     if (out / "training" / "latest.yaml").is_file() and not resume:

@@ -48,7 +48,7 @@ def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Pat
     )
     from rigbot.perception.frame_dataset import load_frames, read_meta
     from rigbot.perception.vae import load_checkpoint, save_checkpoint
-    from rigbot.policy.checkpoint import load_policy
+    from rigbot.policy.weights.checkpoint import load_policy
 
     checkpoint, data, out = Path(checkpoint), Path(data), Path(out)
     cfg = cfg or AnchoredFinetuneConfig()

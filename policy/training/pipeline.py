@@ -74,7 +74,7 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
     policy meant to transfer to a real camera."""
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import load_checkpoint
-    from rigbot.policy.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
 
     if task not in DEFAULTS:
         raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(DEFAULTS)}")

@@ -153,7 +153,7 @@ def load_policy(directory: str | Path) -> GoalReachingPolicy:
 
     A weight store, or a folder inside one, is verified first (``weight_store.resolve_checkpoint``: every file
     against its published hash, the config against the store's), as ``rigbot weights check`` does."""
-    from rigbot.policy.weight_store import resolve_checkpoint
+    from rigbot.policy.weights.weight_store import resolve_checkpoint
 
     return load_policy_folder(resolve_checkpoint(directory))
 

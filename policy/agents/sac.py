@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
+from rigbot.policy.agents.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 

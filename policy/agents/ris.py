@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.sac import GaussianActor, GaussianPolicyAgent
-from rigbot.policy.td3 import Critics, mlp, polyak_update
+from rigbot.policy.agents.sac import GaussianActor, GaussianPolicyAgent
+from rigbot.policy.agents.td3 import Critics, mlp, polyak_update
 
 
 @dataclass

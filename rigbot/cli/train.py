@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 from rigbot.config import ConfigError
-from rigbot.policy.pipeline import DEFAULTS
+from rigbot.policy.training.pipeline import DEFAULTS
 
 
 def cmd_train(args) -> int:
     from rigbot import config
-    from rigbot.policy.pipeline import train_pipeline
-    from rigbot.policy.rig import RIGConfig, rig_config
+    from rigbot.policy.training.pipeline import train_pipeline
+    from rigbot.policy.training.rig import RIGConfig, rig_config
 
     if args.agent == "hiql":
         return _train_offline(args)
@@ -35,7 +35,7 @@ def cmd_train(args) -> int:
 
 def _train_offline(args) -> int:
     from rigbot import config
-    from rigbot.policy.offline import OfflineConfig, train_offline
+    from rigbot.policy.training.offline import OfflineConfig, train_offline
 
     if not args.data:
         raise ValueError("hiql learns offline from recorded episodes: pass --data DIR (a dataset folder from "
@@ -85,10 +85,10 @@ def cmd_eval(args) -> int:
 
     import rigbot.sim as sim
     from rigbot import media
-    from rigbot.policy.checkpoint import load_policy
-    from rigbot.policy.evaluation import evaluate, random_policy
-    from rigbot.policy.observations import LatentView, StateView
-    from rigbot.policy.rig import read_curve, write_curve
+    from rigbot.policy.weights.checkpoint import load_policy
+    from rigbot.policy.training.evaluation import evaluate, random_policy
+    from rigbot.policy.training.observations import LatentView, StateView
+    from rigbot.policy.training.rig import read_curve, write_curve
 
     policy = load_policy(args.checkpoint)
     out = Path(args.out or args.checkpoint)
@@ -155,8 +155,8 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, metavar="N", help="exploration frames for the VAE (default: per task)")
     p.add_argument("--vae-epochs", type=int, metavar="N", help="VAE training epochs (default: per task)")
     p.add_argument("--vae", metavar="DIR", help="use this trained VAE instead of training one")
-    p.add_argument("--config", metavar="YAML", help="hyperparameters: keys of rigbot.policy.rig.RIGConfig "
-                   "(rig, oracle, pixel-her, sac, ris), or of rigbot.policy.offline.OfflineConfig (hiql)")
+    p.add_argument("--config", metavar="YAML", help="hyperparameters: keys of rigbot.policy.training.rig.RIGConfig "
+                   "(rig, oracle, pixel-her, sac, ris), or of rigbot.policy.training.offline.OfflineConfig (hiql)")
     p.add_argument("--updates-per-step", type=int, metavar="N", help="TD3 updates per environment step")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--randomize", action="store_true", help="domain randomisation (lights, colours, camera, "
