@@ -1,22 +1,29 @@
 """What every node shares: declaring described parameters, finding checkpoints, and running until a signal.
 
+Parameters that configure the core are declared from its config dataclass (``declare_config``): the default, the
+description and the range are the field's, so they live in one place and the core's own checks apply.
+
 rclpy's own signal handlers shut the ROS context down at once, after which nothing can be published, so
 the safety gate could not send its last zero. ``run`` installs its own SIGINT/SIGTERM handlers instead,
 stops spinning, lets each node say goodbye (``on_exit``), and only then shuts ROS down.
 """
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import time
+import typing
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from rigbot import config
 
 
 def declare(node: Node, name: str, default, description: str, range: tuple | None = None,
@@ -30,6 +37,43 @@ def declare(node: Node, name: str, default, description: str, range: tuple | Non
         else:
             d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
     return node.declare_parameter(name, default, d).value
+
+
+def config_fields(cls: type, skip: Sequence[str] = ()) -> list[dataclasses.Field]:
+    """The fields of config dataclass ``cls`` that ``declare_config`` makes parameters of: all but ``skip``."""
+    return [f for f in dataclasses.fields(cls) if f.init and f.name not in skip]
+
+
+def declare_fields(node: Node, cls: type, prefix: str = "", skip: Sequence[str] = ()) -> dict:
+    """One parameter ``PREFIX + field name`` per field of config dataclass ``cls`` (except ``skip``), with the
+    field's default, description and range; returns their values by field name, not yet checked."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in config_fields(cls, skip):
+        tp, meta = hints[f.name], f.metadata or {}
+        if tp not in (bool, int, float, str) and typing.get_origin(tp) is not Literal:
+            raise TypeError(f"{cls.__name__}.{f.name}: a {tp} field cannot be a ROS parameter; skip it")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        d = ParameterDescriptor(description=meta.get("doc", ""))
+        if typing.get_origin(tp) is Literal:
+            d.additional_constraints = "one of " + ", ".join(map(str, typing.get_args(tp)))
+        lo, hi = meta.get("range") or (None, None)
+        if tp is float:
+            default = float(default)
+            if meta.get("range"):
+                d.floating_point_range = [FloatingPointRange(
+                    from_value=float("-inf" if lo is None else lo), to_value=float("inf" if hi is None else hi))]
+        elif tp is int and meta.get("range"):
+            d.integer_range = [IntegerRange(from_value=int(-2**63 if lo is None else lo),
+                                            to_value=int(2**63 - 1 if hi is None else hi), step=1)]
+        values[f.name] = node.declare_parameter(prefix + f.name, default, d).value
+    return values
+
+
+def declare_config(node: Node, cls: type, prefix: str = "", skip: Sequence[str] = ()):
+    """``cls`` built from its parameters (``declare_fields``) with rigbot.config's checks, so a value the core
+    refuses stops the node with the core's reason; skipped fields keep their defaults."""
+    return config.from_dict(cls, declare_fields(node, cls, prefix, skip), source=f"{node.get_name()} parameters")
 
 
 def vae_dir(checkpoint: str | Path) -> Path:
@@ -102,7 +146,8 @@ def spin_until_signal(nodes: Sequence[Node], signals: StopSignals, until: Callab
 
 
 def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Run one node in this process until SIGINT or SIGTERM; exit status 0, or 2 if it could not start."""
+    """Run one node in this process until SIGINT or SIGTERM, or until its ``done()`` (if it has one) is true;
+    exit status 0, or 2 if it could not start."""
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     with StopSignals() as signals:  # from the start: a stop during start-up still ends in on_exit
@@ -112,7 +157,7 @@ def run(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
             except (StartupError, ValueError, FileNotFoundError, OSError) as e:
                 rclpy.logging.get_logger("rigbot").fatal(f"cannot start: {e}")
                 return 2
-            spin_until_signal([node], signals)
+            spin_until_signal([node], signals, until=getattr(node, "done", None))
             return 0
         finally:
             if node is not None:

@@ -23,19 +23,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.serialization import serialize_message
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from rigbot.recording import McapFolderWriter, RecordingConfig
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import StartupError, StopSignals, declare, spin_until_signal
+from rigbot_ros.node_runtime import StartupError, declare, declare_config, run
 
 
 # ---- what each topic must look like ---------------------------------------------------------------------------
@@ -74,28 +72,32 @@ def _check_camera_info(msg: CameraInfo) -> None:
     _finite(*msg.k, *msg.d, *msg.p)
 
 
-def _qos(reliable: bool, latched: bool = False) -> QoSProfile:
-    """Subscriptions keep a queue of 10, not the consumers' 1: a recorder must not drop what it can keep."""
-    return QoSProfile(depth=1 if latched else 10, history=HistoryPolicy.KEEP_LAST,
-                      reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+def _queue(offered: QoSProfile) -> QoSProfile:
+    """The subscription for a topic offered with ``offered``: a queue of 10, not the consumers' 1 (a recorder must
+    not drop what it can keep), except for latched topics, whose one message is all there is."""
+    latched = offered.durability == topics.LATCHED.durability
+    return QoSProfile(depth=1 if latched else 10, history=offered.history, reliability=offered.reliability,
+                      durability=offered.durability)
 
 
-# topic -> (message class, check, subscription QoS, offered QoS for playback, check the age?)
-_SENSOR = {"reliability": "best_effort", "durability": "volatile", "depth": 1}
-_COMMAND = {"reliability": "reliable", "durability": "volatile", "depth": 1}
-_LATCHED = {"reliability": "reliable", "durability": "transient_local", "depth": 1}
+def _metadata(offered: QoSProfile) -> dict:
+    """``offered`` as rosbag2's metadata.yaml states a topic's offered QoS (for playback)."""
+    return {"reliability": offered.reliability.name.lower(), "durability": offered.durability.name.lower(),
+            "depth": offered.depth}
+
+
+# topic -> (message class, check, the QoS its publisher offers (topics.py's), check the age?)
 RECORDABLE = {
-    topics.IMAGE: (Image, _check_image, _qos(False), _SENSOR, True),
-    topics.CAMERA_INFO: (CameraInfo, _check_camera_info, _qos(False), _SENSOR, True),
-    topics.LATENT: (Image, _check_latent, _qos(False), _SENSOR, True),
-    topics.GOAL_IMAGE: (Image, _check_image, _qos(True, latched=True), _LATCHED, False),
-    topics.POLICY_COMMAND: (TwistStamped, _check_twist, _qos(True), _COMMAND, True),
-    topics.ARM_COMMAND: (TwistStamped, _check_twist, _qos(True), _COMMAND, True),
-    topics.EE_POSE: (PoseStamped, _check_pose, _qos(False), _SENSOR, True),
-    topics.JOINT_STATES: (JointState, _check_joints, _qos(False), _SENSOR, True),
+    topics.IMAGE: (Image, _check_image, topics.SENSOR, True),
+    topics.CAMERA_INFO: (CameraInfo, _check_camera_info, topics.SENSOR, True),
+    topics.LATENT: (Image, _check_latent, topics.SENSOR, True),
+    topics.GOAL_IMAGE: (Image, _check_image, topics.LATCHED, False),
+    topics.POLICY_COMMAND: (TwistStamped, _check_twist, topics.COMMAND, True),
+    topics.ARM_COMMAND: (TwistStamped, _check_twist, topics.COMMAND, True),
+    topics.EE_POSE: (PoseStamped, _check_pose, topics.SENSOR, True),
+    topics.JOINT_STATES: (JointState, _check_joints, topics.SENSOR, True),
     # the episode manager's events (no header: stored at arrival); dataset conversion cuts episodes by them
-    topics.EPISODE_STATUS: (DiagnosticStatus, lambda m: None, _qos(True), _COMMAND, False),
+    topics.EPISODE_STATUS: (DiagnosticStatus, lambda m: None, topics.COMMAND, False),
 }
 
 
@@ -114,17 +116,7 @@ class RecorderNode(Node):
                                "than this on arrival, s", (0.01, 3600.0))
         self.duration = declare(self, "duration", 0.0, "stop after this many seconds (0: until stopped)",
                                 (0.0, 1e7))
-        cfg = RecordingConfig(
-            max_file_mb=declare(self, "max_file_mb", 1024.0, "start a new file at this size, MB", (0.01, 1e6)),
-            max_file_seconds=declare(self, "max_file_seconds", 600.0, "start a new file after this long, s",
-                                     (0.1, 1e7)),
-            chunk_kb=declare(self, "chunk_kb", 256.0, "chunk size, KB (a kill loses at most one chunk)",
-                             (1.0, 65536.0)),
-            flush_seconds=declare(self, "flush_seconds", 0.5, "write the chunk being filled at least this often, s",
-                                  (0.01, 60.0)),
-            compression=declare(self, "compression", "none", "chunk compression: none, zstd or lz4"))
-        if cfg.compression not in ("none", "zstd", "lz4"):
-            raise StartupError(f"parameter compression: {cfg.compression!r} is not none, zstd or lz4")
+        cfg = declare_config(self, RecordingConfig)
         unknown = [t for t in chosen if t not in RECORDABLE]
         if unknown or not chosen:
             raise StartupError(f"parameter topics: cannot record {unknown or 'nothing'}; the recorder knows "
@@ -135,12 +127,12 @@ class RecorderNode(Node):
         self.written: dict[str, int] = {}
         self.refused: dict[tuple[str, str], int] = {}
         for topic in chosen:
-            cls, check, qos, offered, aged = RECORDABLE[topic]
+            cls, check, offered, aged = RECORDABLE[topic]
             name = self.resolve_topic_name(topic)  # after remapping: the name the data really came on
-            self.writer.add_topic(name, f"{cls.__module__.split('.')[0]}/{cls.__name__}", offered)
+            self.writer.add_topic(name, f"{cls.__module__.split('.')[0]}/{cls.__name__}", _metadata(offered))
             self.written[name] = 0
             self.create_subscription(cls, topic, lambda m, n=name, c=check, a=aged: self.on_message(n, m, c, a),
-                                     qos)
+                                     _queue(offered))
         self.status_pub = self.create_publisher(DiagnosticStatus, "~/status", topics.EVENTS)
         self.create_timer(1.0, self.on_timer)
         self.started = time.monotonic()
@@ -203,24 +195,7 @@ class RecorderNode(Node):
 
 def main(args=None) -> int:
     """Run the recorder until SIGINT/SIGTERM, or for its ``duration``; closes the last file either way."""
-    import sys
-
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    with StopSignals() as signals:
-        try:
-            try:
-                node = RecorderNode()
-            except (StartupError, ValueError, FileExistsError, OSError) as e:
-                rclpy.logging.get_logger("rigbot").fatal(f"cannot start: {e}")
-                return 2
-            spin_until_signal([node], signals, until=node.done)
-            return 0
-        finally:
-            if node is not None:
-                node.on_exit()
-                node.destroy_node()
-            rclpy.try_shutdown()
+    return run(RecorderNode, args)
 
 
 if __name__ == "__main__":

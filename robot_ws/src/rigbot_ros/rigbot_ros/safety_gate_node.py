@@ -17,11 +17,12 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
-from rigbot.control.safety_gate import SafetyGate, limits_from_robot_yaml
+from rigbot.control.safety_gate import SafetyGate, SafetyLimits, limits_from_robot_yaml
+from rigbot.limits import MAX_LINEAR_SPEED_M_S
 from rigbot.sim.robot import DEFAULT_ROBOT
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import declare, linger, run
+from rigbot_ros.node_runtime import declare, declare_fields, linger, run
 
 
 class SafetyGateNode(Node):
@@ -29,22 +30,12 @@ class SafetyGateNode(Node):
         super().__init__(name, **kwargs)
         limits_file = declare(self, "limits_file", "", "robot or deployment YAML with workspace.low/high and "
                               "max_linear_speed; empty: the built-in twin arm (sim/robots/tabletop_arm.yaml)")
-        overrides = {
-            "max_angular_speed": declare(self, "max_angular_speed", 0.5, "per-axis angular limit, rad/s", (0.0, 10.0)),
-            "command_timeout": declare(self, "command_timeout", 0.2, "send zero when no command arrived for this "
-                                       "long, s", (0.01, 10.0)),
-            "pose_timeout": declare(self, "pose_timeout", 0.2, "send zero when the hand pose is older, s",
-                                    (0.01, 10.0)),
-            "lookahead": declare(self, "lookahead", 0.1, "stop this far (in s of travel) before a workspace face, s",
-                                 (0.001, 5.0)),
-        }
+        # the box comes from the file; its speed too, unless max_linear_speed (0: the file's) tightens it
+        overrides = declare_fields(self, SafetyLimits, skip=("workspace_low", "workspace_high", "max_linear_speed"))
         max_linear = declare(self, "max_linear_speed", 0.0, "per-axis linear limit, m/s; 0: the limits file's",
-                             (0.0, 2.0))
+                             (0.0, MAX_LINEAR_SPEED_M_S))
         if max_linear > 0:
             overrides["max_linear_speed"] = max_linear
-        overrides["enforce_workspace"] = declare(
-            self, "enforce_workspace", True, "keep the hand in the workspace box using /rigbot/ee_pose; false only "
-            "if the arm's own controller enforces it")
         self.publish_hz = declare(self, "publish_hz", 50.0, "rate of the output when no command arrives, Hz",
                                   (1.0, 1000.0))
         self.frame_id = declare(self, "frame_id", "base_link", "frame of the zero commands the gate makes itself")
