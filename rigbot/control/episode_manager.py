@@ -15,18 +15,34 @@ RIG's episodes in the twin start with a teleport; a robot has to drive there. Ea
 A pause (a person asking, or the gate's e-stop) ends the running episode at once as "aborted", takes the policy
 out of charge and sends nothing: the gate sends zeros. After ``resume`` (and the e-stop's release) the next
 episode begins with a reset. Nothing here moves the arm directly: ``tick`` says what to command and whether
-the policy should be in charge, and the node does it.
+the policy should be in charge, and the node does it. What happens is reported as ``EpisodeEvent``s: the text a
+person reads, with its ``kind`` for whoever acts on it (the node publishes both).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from rigbot.config import spec
 
 RESET, GOAL, RUN, PAUSED = "reset", "goal", "run", "paused"
+EVENT_KINDS = ("started", "complete", "aborted", "paused", "resumed", "reset")
+WARNING_KINDS = ("aborted", "paused")  # an episode cut short, or a stop: a person may want to know
+
+
+class EpisodeEvent(str):
+    """An event's text, as a person reads it; ``kind`` is one of EVENT_KINDS."""
+
+    kind: str
+
+    def __new__(cls, kind: str, text: str) -> "EpisodeEvent":
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"episode event kind {kind!r} is not one of {', '.join(EVENT_KINDS)}")
+        event = super().__new__(cls, text)
+        event.kind = kind
+        return event
 
 
 @dataclass
@@ -52,6 +68,16 @@ class EpisodeConfig:
                                                             range=(0.1, 3600.0)))
 
 
+def home_pose(home: list[float], robot: Any, workspace_low, workspace_high) -> np.ndarray:
+    """The start pose of ``start: home``: ``home`` when it is x, y, z; else the robot or deployment file's
+    ``home`` (``robot``: the file's data); else the workspace box's centre."""
+    if len(home) == 3:
+        return np.asarray(home, float)
+    if isinstance(robot, dict) and isinstance(robot.get("home"), list):
+        return np.asarray(robot["home"], float)
+    return (np.asarray(workspace_low, float) + np.asarray(workspace_high, float)) / 2
+
+
 def reset_velocity(hand: np.ndarray, target: np.ndarray, axes: list[int], gain: float, max_speed: float) -> np.ndarray:
     """A proportional step towards ``target`` on ``axes`` (others zero), each component within ``max_speed``."""
     v = np.zeros(3)
@@ -67,7 +93,7 @@ class Tick:
     command: np.ndarray | None
     policy_in_charge: bool
     goal: tuple | None
-    events: tuple[str, ...]
+    events: tuple[EpisodeEvent, ...]
 
 
 class EpisodeManager:
@@ -89,18 +115,18 @@ class EpisodeManager:
         self.results: list[str] = []
 
     # ---- inputs -----------------------------------------------------------------------------------------------
-    def pause(self, reason: str) -> list[str]:
+    def pause(self, reason: str) -> list[EpisodeEvent]:
         """Stop at once (a person, or the gate's e-stop); returns the events."""
         events = []
         if self.phase == RUN:
             events.append(self._end("aborted", reason))
         if not self.pause_reasons:
-            events.append(f"paused: {reason}")
+            events.append(EpisodeEvent("paused", f"paused: {reason}"))
         self.pause_reasons.add(reason)
         self.phase = PAUSED
         return events
 
-    def resume(self, reason: str | None = None) -> list[str]:
+    def resume(self, reason: str | None = None) -> list[EpisodeEvent]:
         """Lift one pause (``reason``) or all of them; the next episode starts with a reset."""
         if reason is None:
             self.pause_reasons.clear()
@@ -108,15 +134,21 @@ class EpisodeManager:
             self.pause_reasons.discard(reason)
         if self.phase == PAUSED and not self.pause_reasons:
             self._enter(RESET)
-            return ["resumed: resetting"]
+            return [EpisodeEvent("resumed", "resumed: resetting")]
         return []
+
+    def estop(self, engaged: bool) -> list[EpisodeEvent]:
+        """The gate's e-stop is engaged (pause), or not (lift the pause it caused, if any)."""
+        if engaged:
+            return self.pause("e-stop")
+        return self.resume("e-stop") if "e-stop" in self.pause_reasons else []
 
     def policy_step(self) -> None:
         """One command of the policy was seen while it was in charge."""
         if self.phase == RUN:
             self.steps += 1
 
-    def goal_accepted(self) -> list[str]:
+    def goal_accepted(self) -> list[EpisodeEvent]:
         if self.phase != GOAL:
             return []
         self._enter(RUN)
@@ -124,24 +156,24 @@ class EpisodeManager:
         self.steps = 0
         kind, value = self.goal_request
         what = f"saved goal {value!r}" if kind == "library" else "an imagined goal (VAE prior sample)"
-        return [f"episode {self.episode} started: {what}, {self.cfg.steps} steps"]
+        return [EpisodeEvent("started", f"episode {self.episode} started: {what}, {self.cfg.steps} steps")]
 
-    def goal_refused(self, why: str) -> list[str]:
+    def goal_refused(self, why: str) -> list[EpisodeEvent]:
         return self.pause(f"goal refused: {why}") if self.phase == GOAL else []
 
     # ---- the clock ----------------------------------------------------------------------------------------------
     def tick(self, now: float, hand: np.ndarray | None) -> Tick:
         if self.phase_since is None:
             self.phase_since = now
-        events: list[str] = []
+        events: list[EpisodeEvent] = []
         if self.phase == PAUSED:
             return Tick(None, False, None, ())
         if self.phase == RUN:
             if self.steps >= self.cfg.steps:
                 events.append(self._end("complete", f"{self.steps} steps"))
                 self._enter(RESET, now)
-            else:
-                return Tick(None, True, None, ())
+            else:  # zeros until the policy is seen in charge, so the gate never hears silence
+                return Tick(np.zeros(3) if self.steps == 0 else None, True, None, ())
         if self.phase == RESET:
             if hand is None:
                 return Tick(np.zeros(3), False, None, tuple(events))
@@ -155,7 +187,7 @@ class EpisodeManager:
                 return Tick(v, False, None, tuple(events))
             self._enter(GOAL, now)
             self.goal_request = self._choose_goal()
-            events.append(f"reset done at {np.round(hand, 3).tolist()}")
+            events.append(EpisodeEvent("reset", f"reset done at {np.round(hand, 3).tolist()}"))
             return Tick(np.zeros(3), False, self.goal_request, tuple(events))
         # GOAL: hold still until the goal is accepted
         if now - self.phase_since > self.cfg.goal_timeout:
@@ -169,9 +201,9 @@ class EpisodeManager:
         if phase == RESET:
             self.target = self._start_pose()
 
-    def _end(self, result: str, why: str) -> str:
+    def _end(self, result: str, why: str) -> EpisodeEvent:
         self.results.append(result)
-        return f"episode {self.episode} {result}: {why}"
+        return EpisodeEvent(result, f"episode {self.episode} {result}: {why}")
 
     def _start_pose(self) -> np.ndarray:
         if self.cfg.start == "home":

@@ -22,34 +22,25 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from lifecycle_msgs.msg import State, Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from rigbot.control.episode_manager import WARNING_KINDS, EpisodeConfig, EpisodeManager, home_pose
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import StartupError, declare, load_encoder, one_torch_thread, run
-
-
-def event_kind(text: str) -> str:
-    """'started', 'complete', 'aborted', 'paused', 'resumed' or 'reset' for an EpisodeManager event line."""
-    words = text.replace(":", " ").split()
-    if words[0] == "episode":
-        return words[2]
-    return {"paused": "paused", "resumed": "resumed", "reset": "reset"}.get(words[0], words[0])
+from rigbot_ros.lifecycle_peer import LifecyclePeer
+from rigbot_ros.node_runtime import StartupError, declare, declare_config, load_encoder, one_torch_thread, run
 
 
 class EpisodeManagerNode(Node):
     def __init__(self, name: str = "episode_manager", encoder=None, **kwargs):
         super().__init__(name, **kwargs)
         from rigbot import config
+        from rigbot.control.safety_gate import limits_from_robot_yaml
         from rigbot.perception.goal_images import GoalLibrary
         from rigbot.policy.weights.checkpoint import read_policy_config
-        from rigbot.control.episode_manager import EpisodeConfig, EpisodeManager
-        from rigbot.control.safety_gate import limits_from_robot_yaml
         from rigbot.policy.weights.weight_store import resolve_checkpoint
         from rigbot.sim.robot import DEFAULT_ROBOT
 
@@ -58,26 +49,7 @@ class EpisodeManagerNode(Node):
         limits_file = declare(self, "limits_file", "", "robot or deployment YAML: workspace box and home (empty: "
                               "the built-in twin arm)") or str(DEFAULT_ROBOT)
         self.library = GoalLibrary(declare(self, "library", "goals", "folder of saved goal images (NAME.png)"))
-        d = EpisodeConfig()
-        raw = {
-            "steps": declare(self, "steps", d.steps, "policy control ticks per episode (step budget)", (1, 10**6)),
-            "goal_source": declare(self, "goal_source", d.goal_source, "prior, library or mixed"),
-            "library_fraction": declare(self, "library_fraction", d.library_fraction, "mixed: share of library "
-                                        "goals", (0.0, 1.0)),
-            "start": declare(self, "start", d.start, "start pose: home or random (in the workspace box)"),
-            "start_margin": declare(self, "start_margin", d.start_margin, "random starts keep this far inside "
-                                    "the box, m", (0.0, 1.0)),
-            "reset_speed": declare(self, "reset_speed", d.reset_speed, "largest reset velocity per axis, m/s",
-                                   (0.001, 2.0)),
-            "reset_gain": declare(self, "reset_gain", d.reset_gain, "reset velocity per metre of error, 1/s",
-                                  (0.01, 100.0)),
-            "reset_tolerance": declare(self, "reset_tolerance", d.reset_tolerance, "start pose reached within, m",
-                                       (0.0005, 0.5)),
-            "reset_timeout": declare(self, "reset_timeout", d.reset_timeout, "pause when a reset takes longer, s",
-                                     (0.1, 3600.0)),
-            "goal_timeout": declare(self, "goal_timeout", d.goal_timeout, "pause when no goal is accepted "
-                                    "within this, s", (0.1, 3600.0)),
-        }
+        cfg = declare_config(self, EpisodeConfig)
         home = declare(self, "home", [0.0], "start pose x, y, z in m ([0.0]: the limits file's home, else the "
                        "workspace centre)")
         self.policy_node = declare(self, "policy_node", "/policy", "the policy node whose lifecycle this drives")
@@ -87,27 +59,16 @@ class EpisodeManagerNode(Node):
         seed = declare(self, "seed", 0, "random seed of goals and start poses", (0, 2**31 - 1))
         one_torch_thread()
         try:
-            cfg = config.from_dict(EpisodeConfig, raw, source="episode_manager parameters")
             self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
             policy_yaml = resolve_checkpoint(checkpoint) / "policy.yaml"
             policy_cfg, _ = read_policy_config(config.read_yaml(policy_yaml), str(policy_yaml))
             limits = limits_from_robot_yaml(limits_file)
-            robot = config.read_yaml(limits_file)
-        except (ValueError, OSError) as e:
-            raise StartupError(str(e)) from None
-        low, high = np.asarray(limits.workspace_low), np.asarray(limits.workspace_high)
-        if len(home) == 3:
-            start = np.asarray(home, float)
-        elif isinstance(robot, dict) and isinstance(robot.get("home"), list):
-            start = np.asarray(robot["home"], float)
-        else:
-            start = (low + high) / 2
-        axes = list(range(policy_cfg.action_dim))
-        self.control_hz = float(policy_cfg.control_hz)
-        try:
-            self.manager = EpisodeManager(cfg, low, high, start, axes, np.random.default_rng(seed),
+            start = home_pose(home, config.read_yaml(limits_file), limits.workspace_low, limits.workspace_high)
+            self.control_hz = float(policy_cfg.control_hz)
+            self.manager = EpisodeManager(cfg, limits.workspace_low, limits.workspace_high, start,
+                                          list(range(policy_cfg.action_dim)), np.random.default_rng(seed),
                                           prior=self.encoder.prior, library=self.library.names())
-        except ValueError as e:
+        except (ValueError, OSError) as e:
             raise StartupError(str(e)) from None
 
         self.cmd_pub = self.create_publisher(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
@@ -119,12 +80,8 @@ class EpisodeManagerNode(Node):
         self.create_subscription(String, topics.GATE_STATUS, self.on_gate_status, topics.EVENTS)
         self.create_service(Trigger, "~/pause", self.on_pause)
         self.create_service(Trigger, "~/resume", self.on_resume)
-        self.change_state = self.create_client(ChangeState, f"{self.policy_node}/change_state")
-        self.get_state = self.create_client(GetState, f"{self.policy_node}/get_state")
-        self.hand = None
-        self.hand_time = -np.inf
-        self.policy_state: int | None = None  # lifecycle primary state id, once known
-        self._pending = None  # a lifecycle call in flight
+        self.policy = LifecyclePeer(self, self.policy_node)
+        self.hand, self.hand_time = None, -np.inf
         self.goal_key = None  # the stamp of the goal image sent, to match the goal node's answer
         if start_paused:
             self.report(self.manager.pause("waiting for ~/resume"))
@@ -139,7 +96,7 @@ class EpisodeManagerNode(Node):
         self.hand, self.hand_time = conv.position(msg), time.monotonic()
 
     def on_latent(self, msg: Image) -> None:
-        if self.policy_state == State.PRIMARY_STATE_ACTIVE:
+        if self.policy.active:
             self.manager.policy_step()  # one control tick with the policy in charge
 
     def on_goal_status(self, msg: DiagnosticStatus) -> None:
@@ -150,10 +107,7 @@ class EpisodeManagerNode(Node):
         self.report(self.manager.goal_refused(values["error"]) if values.get("error") else self.manager.goal_accepted())
 
     def on_gate_status(self, msg: String) -> None:
-        if msg.data == "estop":
-            self.report(self.manager.pause("e-stop"))
-        elif "e-stop" in self.manager.pause_reasons:
-            self.report(self.manager.resume("e-stop"))
+        self.report(self.manager.estop(msg.data == "estop"))
 
     def on_pause(self, request, response):
         self.report(self.manager.pause("paused by ~/pause"))
@@ -174,44 +128,12 @@ class EpisodeManagerNode(Node):
         hand = self.hand if time.monotonic() - self.hand_time < 0.5 else None
         tick = self.manager.tick(time.monotonic(), hand)
         self.report(tick.events)
-        self.drive_policy(tick.policy_in_charge)
+        self.policy.drive(tick.policy_in_charge)
         if tick.goal is not None:
             self.send_goal(*tick.goal)
-        command = tick.command
-        if tick.policy_in_charge and self.manager.steps == 0:
-            command = np.zeros(3)  # hold until the policy is seen in charge: the gate never hears silence
-        if command is not None:
+        if tick.command is not None:
             now = self.get_clock().now().to_msg()
-            self.cmd_pub.publish(conv.twist(command, np.zeros(3), now, self.frame_id))
-
-    def drive_policy(self, in_charge: bool) -> None:
-        """Bring the policy node's lifecycle to active (in charge) or inactive, one call at a time."""
-        if self._pending is not None and not self._pending.done():
-            return
-        if self._pending is not None:
-            self._pending = None
-            self.policy_state = None  # ask again what it is now
-        if self.policy_state is None:
-            if self.get_state.service_is_ready():
-                self._pending = self.get_state.call_async(GetState.Request())
-                self._pending.add_done_callback(self._got_state)
-            return
-        if in_charge and self.policy_state == State.PRIMARY_STATE_UNCONFIGURED:
-            transition = Transition.TRANSITION_CONFIGURE
-        elif in_charge and self.policy_state == State.PRIMARY_STATE_INACTIVE:
-            transition = Transition.TRANSITION_ACTIVATE
-        elif not in_charge and self.policy_state == State.PRIMARY_STATE_ACTIVE:
-            transition = Transition.TRANSITION_DEACTIVATE
-        else:
-            return
-        if self.change_state.service_is_ready():
-            self._pending = self.change_state.call_async(ChangeState.Request(transition=Transition(id=transition)))
-
-    def _got_state(self, future) -> None:
-        result = future.result()
-        if result is not None:
-            self.policy_state = result.current_state.id
-            self._pending = None
+            self.cmd_pub.publish(conv.twist(tick.command, np.zeros(3), now, self.frame_id))
 
     def send_goal(self, kind: str, value) -> None:
         image = self.encoder.decode(np.asarray(value)[None])[0] if kind == "prior" else self.library.load(value)
@@ -220,22 +142,22 @@ class EpisodeManagerNode(Node):
         self.goal_pub.publish(conv.rgb_to_image(image, stamp, "camera_color_optical_frame"))
 
     def report(self, events) -> None:
-        for text in events:
-            kind = event_kind(text)
-            m = self.manager
-            values = {"event": kind, "episode": m.episode, "phase": m.phase, "steps": m.steps}
+        """Each EpisodeEvent as a status message (its kind under key 'event') and a log line."""
+        m = self.manager
+        for event in events:
+            warn = event.kind in WARNING_KINDS
+            values = {"event": event.kind, "episode": m.episode, "phase": m.phase, "steps": m.steps}
             self.status_pub.publish(DiagnosticStatus(
-                level=DiagnosticStatus.WARN if kind in ("aborted", "paused") else DiagnosticStatus.OK,
-                name="rigbot episode", hardware_id="rigbot", message=text,
+                level=DiagnosticStatus.WARN if warn else DiagnosticStatus.OK, name="rigbot episode",
+                hardware_id="rigbot", message=str(event),
                 values=[KeyValue(key=k, value=str(v)) for k, v in values.items()]))
-            if kind in ("aborted", "paused"):  # rclpy wants one severity per call site
-                self.get_logger().warning(text)
+            if warn:  # rclpy wants one severity per call site
+                self.get_logger().warning(event)
             else:
-                self.get_logger().info(text)
+                self.get_logger().info(event)
 
     def on_exit(self) -> None:
-        if self.policy_state == State.PRIMARY_STATE_ACTIVE and self.change_state.service_is_ready():
-            self.change_state.call_async(ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE)))
+        self.policy.deactivate_now()
 
 
 def main(args=None) -> int:
