@@ -5,7 +5,8 @@ at first, and keeps the same algorithm as ``policy.rig``: episodes go into the h
 sampled transition gets its episode's goal, an imagined goal (a VAE prior sample) or a later latent of the same
 episode, and TD3 (or whichever agent the policy holds) takes gradient steps on them. What changes on a robot:
 
-- **Transitions come from outside.** The learner node builds them from the topics (latent, arm command, goal);
+- **Transitions come from outside.** The learner node builds them from the topics (latent, arm command, goal:
+  ``LiveEpisode``);
   recordings and frame datasets on disk (``rigbot collect``, converted robot recordings) are read too, with
   actions derived from the hand's motion as ``policy.offline`` does.
 - **Episodes have no fixed length.** A robot episode may be cut short by a pause or an e-stop. The replay needs a
@@ -246,6 +247,39 @@ class OnlineLearner:
         if self.publish_due():
             return self.publish()
         return None
+
+
+class LiveEpisode:
+    """An episode arriving frame by frame (the learner node's): each window of ``horizon`` transitions goes into
+    the replay as soon as it is complete, so learning does not wait for the episode's end; ``finish`` counts and
+    saves the whole episode. The goal is given with each call: it is the one in force when the data arrives."""
+
+    def __init__(self, learner: OnlineLearner):
+        self.learner = learner
+        self.latents: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.fed = 0  # transitions already in the replay
+
+    def step(self, latent: np.ndarray, velocity: np.ndarray, goal: np.ndarray) -> None:
+        """The latent of a new frame; ``velocity`` is the hand velocity (m/s) the arm was commanded since the
+        previous frame (ignored for the first). Raises ValueError when a window completed by it is refused (it is
+        then left out of the replay, and the episode goes on)."""
+        lr = self.learner
+        if self.latents:
+            self.actions.append(action_from_velocity(velocity, lr.action_dim, lr.vmax))
+        self.latents.append(latent)
+        H, a = lr.cfg.horizon, self.fed
+        if len(self.actions) - a >= H:
+            self.fed += H
+            lr.add_trajectory(np.stack(self.latents[a:a + H + 1]), np.stack(self.actions[a:a + H]), goal, save=False,
+                              whole=False)
+
+    def finish(self, goal: np.ndarray | None) -> Path | None:
+        """Count and save the episode (see ``OnlineLearner.record_episode``); None when it has no transition or
+        no goal."""
+        if not self.actions or goal is None:
+            return None
+        return self.learner.record_episode(np.stack(self.latents), np.stack(self.actions), goal)
 
 
 class TrainingThread:

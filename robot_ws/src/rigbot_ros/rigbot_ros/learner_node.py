@@ -26,32 +26,23 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import UInt32
 
+from rigbot.policy.training.online_learner import LiveEpisode
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
-from rigbot_ros.node_runtime import StartupError, declare, one_torch_thread, run
+from rigbot_ros.node_runtime import StartupError, declare, declare_config, one_torch_thread, run
 
 
 class LearnerNode(Node):
     def __init__(self, name: str = "learner", **kwargs):
         super().__init__(name, **kwargs)
-        from rigbot.policy.training.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread, config_from_dict  # noqa: E501
+        from rigbot.policy.training.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread
         from rigbot.policy.weights.weight_store import STORE, WeightStore
 
         store_dir = declare(self, "store", "checkpoints/live", "weight store folder (made from 'checkpoint' if "
                             "missing); the policy node's checkpoint parameter should name the same folder")
         checkpoint = declare(self, "checkpoint", "", "trained policy folder to start a new weight store from")
-        d = OnlineLearnerConfig()
-        cfg = {
-            "horizon": declare(self, "horizon", d.horizon, "transitions per replay window", (2, 10000)),
-            "updates_per_step": declare(self, "updates_per_step", d.updates_per_step, "gradient updates per "
-                                        "transition received", (0.0, 1000.0)),
-            "warmup_transitions": declare(self, "warmup_transitions", d.warmup_transitions, "transitions before "
-                                          "updates begin", (0, 10**8)),
-            "publish_every": declare(self, "publish_every", d.publish_every, "gradient updates between published "
-                                     "versions", (1, 10**8)),
-            "replay_capacity": declare(self, "replay_capacity", d.replay_capacity, "transitions kept",
-                                       (100, 10**8)),
-        }
+        # relabelling and VAE fine-tuning keep the core's defaults here (a fine-tuned VAE must reach the encoder too)
+        cfg = declare_config(self, OnlineLearnerConfig, skip=("relabel", "vae_finetune_every", "vae_finetune_epochs"))
         datasets = declare(self, "datasets", "", "comma-separated frame dataset folders (rigbot collect, converted "
                            "recordings) to learn from as well, read at start")
         resume = declare(self, "load_episodes", True, "re-read the episodes an earlier run saved in the store")
@@ -68,7 +59,7 @@ class LearnerNode(Node):
             else:
                 raise StartupError(f"parameter store: {store_dir!r} is not a weight store; give 'checkpoint' to "
                                    "make one from a trained policy")
-            self.learner = OnlineLearner(store, config_from_dict(cfg, "learner node parameters"), seed=seed)
+            self.learner = OnlineLearner(store, cfg, seed=seed)
         except ValueError as e:
             raise StartupError(str(e)) from None
         if resume:
@@ -92,9 +83,7 @@ class LearnerNode(Node):
         self.hand = None
         self.managed = False  # an episode manager has spoken: it delimits the episodes
         self.recording = False
-        self.latents: list[np.ndarray] = []
-        self.actions: list[np.ndarray] = []
-        self.fed = 0  # transitions of this episode already in the replay
+        self.episode = LiveEpisode(self.learner)
         self.last_error = ""
         self.version_pub.publish(UInt32(data=self.learner.version))
         self.thread = TrainingThread(self.learner, self.on_version, self.on_training_error).start()
@@ -137,35 +126,23 @@ class LearnerNode(Node):
         except ValueError as e:
             self.get_logger().error(f"refused a latent: {e}", throttle_duration_sec=2.0)
             return
-        if self.latents:  # the step from the previous frame to this one was taken with the command now in force
-            from rigbot.policy.training.online_learner import action_from_velocity
-
-            fresh = time.monotonic() - self.command_time <= self.command_max_age
-            linear = self.command if fresh else np.zeros(3)
-            self.actions.append(action_from_velocity(linear, self.learner.action_dim, self.learner.vmax))
-        self.latents.append(z)
-        H = self.learner.cfg.horizon
-        if len(self.actions) - self.fed >= H:  # a full window: into the replay now, not at the episode's end
-            a = self.fed
-            try:
-                self.learner.add_trajectory(np.stack(self.latents[a:a + H + 1]), np.stack(self.actions[a:a + H]),
-                                            self.goal, save=False, whole=False)
-            except ValueError as e:
-                self.get_logger().error(f"window not stored: {e}")
-            self.fed += H
+        fresh = time.monotonic() - self.command_time <= self.command_max_age  # else the arm has stopped
+        try:
+            self.episode.step(z, self.command if fresh else np.zeros(3), self.goal)
+        except ValueError as e:
+            self.get_logger().error(f"window not stored: {e}")
 
     def end_episode(self, why: str) -> None:
-        latents, actions, goal, fed = self.latents, self.actions, self.goal, self.fed
-        self.latents, self.actions, self.recording, self.fed = [], [], False, 0
-        if not actions or goal is None:
-            return
+        episode, self.episode, self.recording = self.episode, LiveEpisode(self.learner), False
         try:
-            path = self.learner.record_episode(np.stack(latents), np.stack(actions), goal)
+            path = episode.finish(self.goal)
         except (ValueError, OSError) as e:
             self.get_logger().error(f"episode not saved: {e}")
             return
-        self.get_logger().info(f"episode ended ({why}): {len(actions)} transitions, {fed} of them in replay "
-                               f"windows; {self.learner.transitions} transitions in all; saved {path.name}")
+        if path is not None:
+            self.get_logger().info(f"episode ended ({why}): {len(episode.actions)} transitions, {episode.fed} of "
+                                   f"them in replay windows; {self.learner.transitions} transitions in all; saved "
+                                   f"{path.name}")
 
     # ---- learning thread --------------------------------------------------------------------------------------
     def on_version(self, version: int) -> None:
