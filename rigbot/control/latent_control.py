@@ -3,7 +3,7 @@
 The policy acts on the newest observation latent and the goal latent. It does not act when there is no goal,
 no observation, an observation older than ``max_age`` seconds (acting on the past steers by a picture that is
 no longer true), or latents that are not finite or of the wrong size. ``step`` then returns no action and the
-reason, and the safety gate's watchdog stops the arm.
+reason, and the safety gate's watchdog stops the arm. ``ControlSchedule`` keeps it at most at the control rate.
 """
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ class LatentGoalController:
             return None, f"policy produced a non-finite action {action.tolist()}"
         self.acted_on = self.z_time
         return action, "ok"
+
+
+class ControlSchedule:
+    """At most ``hz`` actions a second, as each new observation arrives: one that comes early is skipped, not
+    queued. A schedule, not a minimum gap: jitter in the arrivals does not lower the rate."""
+
+    def __init__(self, hz: float):
+        self.period = 1.0 / hz
+        self.next = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next - 0.25 * self.period
+
+    def acted(self, now: float) -> None:
+        self.next = max(self.next + self.period, now)

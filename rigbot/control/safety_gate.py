@@ -24,8 +24,8 @@ import numpy as np
 from rigbot import config
 from rigbot.calibration.deployment import bounds_of_robot, check_within_robot, load_deployment, robot_bounds
 from rigbot.config import ConfigError, spec
-from rigbot.limits import (DEFAULT_ANGULAR_SPEED_RAD_S, DEFAULT_LINEAR_SPEED_M_S, MAX_ANGULAR_SPEED_RAD_S,
-                           MAX_LINEAR_SPEED_M_S)
+from rigbot.limits import (DEFAULT_ANGULAR_SPEED_RAD_S, DEFAULT_LINEAR_SPEED_M_S, DEFAULT_ROBOT_YAML,
+                           MAX_ANGULAR_SPEED_RAD_S, MAX_LINEAR_SPEED_M_S)
 
 
 @dataclass
@@ -85,6 +85,16 @@ def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
         check_within_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, robot,
                            f"the override of {path}")
     return limits
+
+
+def check_policy_speed(policy_speed: float, limits_file: str | Path = "") -> None:
+    """A policy trained to command faster than the robot or deployment (``limits_file``; empty: the built-in arm)
+    allows would be clamped by the gate into motions it never learned: ValueError, naming both speeds."""
+    source = limits_file or str(DEFAULT_ROBOT_YAML)
+    allowed = limits_from_robot_yaml(source).max_linear_speed
+    if policy_speed > allowed + 1e-9:
+        raise ValueError(f"it was trained to command up to {policy_speed:g} m/s per axis, but {source} allows "
+                         f"{allowed:g} m/s: retrain it at that speed, or raise the limit there")
 
 
 @dataclass(frozen=True)
