@@ -21,9 +21,12 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from rigbot_ros import topics  # the nodes' default topic names: remapped here to the launch arguments
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARAMS = os.path.join(HERE, "params", "robot.yaml")
 RVIZ = os.path.join(HERE, "rigbot.rviz")
+IMAGE, CAMERA_INFO, ARM_COMMAND, EE_POSE = topics.IMAGE, topics.CAMERA_INFO, topics.ARM_COMMAND, topics.EE_POSE
 
 ARGUMENTS = [
     ("checkpoint", "checkpoints/reach", "trained policy folder (policy.yaml, policy.safetensors, vae/)"),
@@ -32,10 +35,10 @@ ARGUMENTS = [
     ("camera_serial", "", "RealSense serial number (empty: the first attached; see rigbot cameras list)"),
     ("camera_info_file", "", "camera_info YAML from calibration (empty: the one the limits file names, else "
                              "nominal intrinsics)"),
-    ("camera_topic", "/camera/camera/color/image_raw", "colour image topic"),
-    ("camera_info_topic", "/camera/camera/color/camera_info", "camera info topic"),
-    ("command_topic", "/servo_node/delta_twist_cmds", "where the gated TwistStamped commands go"),
-    ("ee_pose_topic", "/rigbot/ee_pose", "PoseStamped of the hand in the robot base frame (for the workspace box)"),
+    ("camera_topic", IMAGE, "colour image topic"),
+    ("camera_info_topic", CAMERA_INFO, "camera info topic"),
+    ("command_topic", ARM_COMMAND, "where the gated TwistStamped commands go"),
+    ("ee_pose_topic", EE_POSE, "PoseStamped of the hand in the robot base frame (for the workspace box)"),
     ("limits", "", "deployment YAML from calibration (workspace low/high, max_linear_speed, roi); "
                    "empty: the twin arm's limits"),
     ("goal_library", "goals", "folder of saved goal images"),
@@ -59,8 +62,7 @@ def generate_launch_description():
     declared = [DeclareLaunchArgument(name, default_value=default, description=doc)
                 for name, default, doc in ARGUMENTS]
     params = arg("params_file")
-    camera_remaps = [("/camera/camera/color/image_raw", arg("camera_topic")),
-                     ("/camera/camera/color/camera_info", arg("camera_info_topic"))]
+    camera_remaps = [(IMAGE, arg("camera_topic")), (CAMERA_INFO, arg("camera_info_topic"))]
     camera = Node(
         package="rigbot_ros", executable="camera_node", name="camera", output="screen",
         parameters=[params, {"source": arg("camera_source"), "serial": arg("camera_serial"),
@@ -81,18 +83,18 @@ def generate_launch_description():
     gate = Node(
         package="rigbot_ros", executable="safety_gate_node", name="safety_gate", output="screen",
         parameters=[params, {"limits_file": arg("limits")}],
-        remappings=[("/servo_node/delta_twist_cmds", arg("command_topic")), ("/rigbot/ee_pose", arg("ee_pose_topic"))])
+        remappings=[(ARM_COMMAND, arg("command_topic")), (EE_POSE, arg("ee_pose_topic"))])
     learning = IfCondition(arg("learn"))
     learner = Node(
         package="rigbot_ros", executable="learner_node", name="learner", output="screen",
         parameters=[params, {"store": arg("checkpoint")}],
-        remappings=[("/servo_node/delta_twist_cmds", arg("command_topic")), ("/rigbot/ee_pose", arg("ee_pose_topic"))],
+        remappings=[(ARM_COMMAND, arg("command_topic")), (EE_POSE, arg("ee_pose_topic"))],
         condition=learning)
     episodes = Node(
         package="rigbot_ros", executable="episode_manager_node", name="episode_manager", output="screen",
         parameters=[params, {"checkpoint": arg("checkpoint"), "limits_file": arg("limits"), "library": arg("goal_library"),
                              "steps": arg("episode_steps"), "goal_source": arg("goal_source")}],
-        remappings=[("/rigbot/ee_pose", arg("ee_pose_topic"))],
+        remappings=[(EE_POSE, arg("ee_pose_topic"))],
         condition=learning)
     rviz = Node(
         package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", RVIZ],

@@ -13,17 +13,20 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from rigbot_ros import topics  # the nodes' default topic names: remapped here to the launch arguments
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARAMS = os.path.join(HERE, "params", "sim.yaml")
 RVIZ = os.path.join(HERE, "rigbot.rviz")
+IMAGE, ARM_COMMAND = topics.IMAGE, topics.ARM_COMMAND
 
 ARGUMENTS = [
     ("checkpoint", "checkpoints/reach", "trained policy folder (policy.yaml, policy.safetensors, vae/)"),
     ("task", "reach", "twin task: reach or push (must match the checkpoint)"),
     ("real_time", "true", "true: the twin runs on the wall clock; false: lockstep, as fast as possible (then set "
                           "control_hz high in the params file, so the policy answers every frame)"),
-    ("camera_topic", "/camera/camera/color/image_raw", "the twin's colour image topic"),
-    ("command_topic", "/servo_node/delta_twist_cmds", "gated TwistStamped commands the twin obeys"),
+    ("camera_topic", IMAGE, "the twin's colour image topic"),
+    ("command_topic", ARM_COMMAND, "gated TwistStamped commands the twin obeys"),
     ("limits", "", "robot or deployment YAML for the safety gate (empty: the twin arm's limits)"),
     ("goal_library", "goals", "folder of saved goal images"),
     ("goal", "", "goal to start with: a saved goal's name or an image file"),
@@ -37,8 +40,8 @@ def generate_launch_description():
     declared = [DeclareLaunchArgument(name, default_value=default, description=doc)
                 for name, default, doc in ARGUMENTS]
     params = arg("params_file")
-    camera_remaps = [("/camera/camera/color/image_raw", arg("camera_topic"))]
-    command_remaps = [("/servo_node/delta_twist_cmds", arg("command_topic"))]
+    camera_remaps = [(IMAGE, arg("camera_topic"))]
+    command_remaps = [(ARM_COMMAND, arg("command_topic"))]
     twin = Node(
         package="rigbot_ros", executable="twin_node", name="twin", output="screen",
         parameters=[params, {"task": arg("task"), "real_time": arg("real_time")}],
