@@ -5,5 +5,5 @@
 - ``hand_eye``, ``park_martin``: eye-to-hand calibration (camera pose in the robot base frame)
 - ``workspace``, ``region_of_interest``, ``deployment``: the box, speeds and image region in one YAML file
 - ``twin_alignment``, ``twin_board``: the twin's camera set from the calibration; boards rendered in the twin
-- ``capture``, ``pose_files``, ``cli``: taking images, reading recorded poses, ``rigbot calibrate``
+- ``capture``, ``pose_files``: taking images, reading recorded poses (``rigbot calibrate`` is ``rigbot.cli.calibrate``)
 """

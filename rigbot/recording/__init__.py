@@ -1,6 +1,6 @@
 """Recordings of robot runs in a ROS 2 format (MCAP, as rosbag2 writes it), and datasets made from them. No ROS.
 
-The API other parts use (the recorder node, the learner, ``rigbot record`` and ``rigbot dataset``):
+The API other parts use (the recorder node, the learner, and ``rigbot record``/``rigbot dataset`` in ``rigbot.cli.record``):
 
 - ``McapFolderWriter(folder, RecordingConfig(...))`` with ``add_topic``, ``write(topic, cdr_bytes, log_time_ns,
   publish_time_ns)``, ``tick``, ``close``: rolling MCAP files + rosbag2 ``metadata.yaml``
