@@ -1,6 +1,6 @@
 """HIQL: offline goal-conditioned RL with latent states as actions (Park, Ghosh, Eysenbach, Levine; NeurIPS 2023).
 
-Learns from recorded episodes alone (no interaction; see ``policy.offline`` for the data and the loop):
+Learns from recorded episodes alone (no interaction; see ``training.offline`` for the data and the loop):
 
   * one goal-conditioned value function V(s, g), trained by expectile regression (tau = 0.7) towards
     r + gamma * m * V'(s', g), with r = 0 and m = 0 when s is the goal and r = -1 otherwise: -V counts the
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rigbot.config import spec
-from rigbot.policy.agents.td3 import GoalConditionedAgent, mlp, polyak_update
+from rigbot.policy.agents.networks import GoalConditionedAgent, mlp, noisy_actions, polyak_update
 
 
 @dataclass
@@ -71,12 +71,16 @@ class ValueHeads(nn.Module):
 
 
 class HIQL(GoalConditionedAgent):
-    """``act(obs, goal)`` for acting; ``update(batch)`` for learning (batches from ``policy.offline``)."""
+    """``act(obs, goal)`` for acting; ``update(batch)`` for learning (batches from ``training.offline``).
+    ``exploration_noise``: the std of ``explore``'s action noise (default: the config's); ``goal_index`` is unused
+    (every agent takes it)."""
 
     def __init__(self, cfg: HIQLConfig, obs_dim: int, goal_dim: int, action_dim: int,
-                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
+                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None, *,
+                 goal_index: np.ndarray | None = None, exploration_noise: float | None = None):
         super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
         self.cfg = cfg
+        self.exploration_noise = cfg.exploration_noise if exploration_noise is None else exploration_noise
         n_in = obs_dim + goal_dim
         self.value = ValueHeads(n_in, cfg.hidden)
         self.value_target = copy.deepcopy(self.value).requires_grad_(False)
@@ -101,8 +105,8 @@ class HIQL(GoalConditionedAgent):
         return self.low_policy(self._inputs(obs, self.subgoal(obs, goal))).numpy()
 
     def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        a = self.act(obs, goal)
-        return np.clip(a + self.cfg.exploration_noise * rng.standard_normal(a.shape), -1.0, 1.0).astype(np.float32)
+        """``act`` plus Gaussian noise of std ``exploration_noise`` from ``rng``, clipped to [-1, 1]."""
+        return noisy_actions(self.act(obs, goal), self.exploration_noise, rng).astype(np.float32)
 
     def values(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """V(s, g): the mean of the two heads."""

@@ -1,6 +1,6 @@
 """RIS: Reinforcement learning with Imagined Subgoals (Chane-Sane, Schmid, Laptev; ICML 2021).
 
-A goal-conditioned actor-critic (SAC's actor and twin critics, ``policy.sac``) whose policy is pulled towards a
+A goal-conditioned actor-critic (SAC's actor and twin critics, ``agents.sac``) whose policy is pulled towards a
 *prior* built from imagined subgoals, during training only:
 
   * the value as a distance: V(s, g) = min_i Q_i(s, g, mean action of pi(. | s, g)); rewards are negative, so
@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
+from rigbot.policy.agents.networks import Critics, mlp, polyak_update
 from rigbot.policy.agents.sac import GaussianActor, GaussianPolicyAgent
-from rigbot.policy.agents.td3 import Critics, mlp, polyak_update
 
 
 @dataclass
@@ -86,11 +86,13 @@ def subgoal_advantage_weights(cost: torch.Tensor, baseline_cost: torch.Tensor, t
 
 
 class RIS(GaussianPolicyAgent):  # acts with the policy alone: subgoals are for training
-    """``act(obs, goal)`` for acting (the policy alone), ``explore`` for collecting; ``update(batch)`` learns."""
+    """``act(obs, goal)`` for acting (the policy alone), ``explore`` for collecting; ``update(batch)`` learns.
+    ``goal_index``: the state entries that form a goal (module docstring); ``exploration_noise`` is unused (every
+    agent takes it; RIS explores by sampling)."""
 
     def __init__(self, cfg: RISConfig, obs_dim: int, goal_dim: int, action_dim: int,
-                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None,
-                 goal_index: np.ndarray | None = None):
+                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None, *,
+                 goal_index: np.ndarray | None = None, exploration_noise: float | None = None):
         if goal_index is None and obs_dim != goal_dim:
             raise ValueError(f"RIS compares states with goals: with {obs_dim}-dimensional states and "
                              f"{goal_dim}-dimensional goals it needs goal_index, the state entries that form a goal")

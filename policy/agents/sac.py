@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rigbot.config import spec
-from rigbot.policy.agents.td3 import Critics, GoalConditionedAgent, mlp, polyak_update
+from rigbot.policy.agents.networks import Critics, GoalConditionedAgent, mlp, polyak_update
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -101,10 +101,12 @@ class GaussianPolicyAgent(GoalConditionedAgent):
 
 
 class SAC(GaussianPolicyAgent):
-    """``act(obs, goal)`` for acting, ``explore`` for collecting; ``update(batch)`` for learning."""
+    """``act(obs, goal)`` for acting, ``explore`` for collecting; ``update(batch)`` for learning.
+    ``goal_index`` and ``exploration_noise`` are unused (every agent takes them; SAC explores by sampling)."""
 
     def __init__(self, cfg: SACConfig, obs_dim: int, goal_dim: int, action_dim: int,
-                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
+                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None, *,
+                 goal_index: np.ndarray | None = None, exploration_noise: float | None = None):
         super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
         self.cfg = cfg
         n_in = obs_dim + goal_dim

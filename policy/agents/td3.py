@@ -6,6 +6,7 @@ networks are updated every ``policy_delay`` critic updates. Inputs are the state
 side (UVFA), each standardised by a fixed mean and scale measured on exploration data. Actions live in [-1, 1]
 here; the caller scales them to the robot's velocity limits.
 
+Exploration adds Gaussian noise of a fixed scale to the deterministic action (``explore``).
 Episodes are cut by a time limit, never by reaching a goal, so every target bootstraps (no 'done' mask).
 """
 from __future__ import annotations
@@ -18,6 +19,9 @@ import torch
 from torch import nn
 
 from rigbot.config import spec
+from rigbot.policy.agents.networks import Critics, GoalConditionedAgent, mlp, noisy_actions, polyak_update
+
+EXPLORATION_NOISE = 0.3  # std of the action noise, fraction of max speed (RIG's; RIGConfig.exploration_noise)
 
 
 @dataclass
@@ -38,76 +42,17 @@ class TD3Config:
                                                         range=(0.0, 100.0)))
 
 
-def mlp(inputs: int, hidden: list[int], outputs: int, out_act: nn.Module | None = None) -> nn.Sequential:
-    layers, size = [], inputs
-    for h in hidden:
-        layers += [nn.Linear(size, h), nn.ReLU()]
-        size = h
-    layers.append(nn.Linear(size, outputs))
-    if out_act is not None:
-        layers.append(out_act)
-    return nn.Sequential(*layers)
-
-
-@torch.no_grad()
-def polyak_update(pairs, tau: float) -> None:
-    """Move each target network a fraction ``tau`` towards its online network: ``pairs`` of (online, target)."""
-    for net, target in pairs:
-        for p, p_t in zip(net.parameters(), target.parameters()):
-            p_t.lerp_(p, tau)
-
-
-class Critics(nn.Module):
-    def __init__(self, inputs: int, hidden: list[int]):
-        super().__init__()
-        self.q1, self.q2 = mlp(inputs, hidden, 1), mlp(inputs, hidden, 1)
-
-    def forward(self, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xa = torch.cat([x, a], -1)
-        return self.q1(xa).squeeze(-1), self.q2(xa).squeeze(-1)
-
-
-class GoalConditionedAgent(nn.Module):
-    """What every agent shares: its sizes and a fixed standardisation of the (state, goal) input, measured on
-    exploration data and saved with the weights (``input_mean``, ``input_std``)."""
-
-    def __init__(self, obs_dim: int, goal_dim: int, action_dim: int, input_mean: np.ndarray | None = None,
-                 input_std: np.ndarray | None = None):
-        super().__init__()
-        self.obs_dim, self.goal_dim, self.action_dim = obs_dim, goal_dim, action_dim
-        n_in = obs_dim + goal_dim
-        mean = np.zeros(n_in) if input_mean is None else np.asarray(input_mean)
-        std = np.ones(n_in) if input_std is None else np.asarray(input_std)
-        self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
-
-    def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
-
-    @staticmethod
-    def _tensor(v) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(v, np.float32))
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
-
-    def optimizer_state(self) -> dict:
-        """Every optimiser's state and the update count, for resuming (``torch.load(weights_only=True)`` reads it)."""
-        return {**{k: opt.state_dict() for k, opt in self._optimizers().items()}, "updates": self.updates}
-
-    def load_optimizer_state(self, state: dict) -> None:
-        for key, opt in self._optimizers().items():
-            opt.load_state_dict(state[key])
-        self.updates = int(state["updates"])
-
-
 class TD3(GoalConditionedAgent):
-    """``act(obs, goal)`` for acting; ``update(batch)`` for learning. The normaliser is part of the weights."""
+    """``act(obs, goal)`` for acting, ``explore`` for collecting; ``update(batch)`` for learning. The normaliser is
+    part of the weights. ``exploration_noise``: the std of ``explore``'s action noise (the run's
+    ``exploration_noise``); ``goal_index`` is unused (every agent takes it)."""
 
     def __init__(self, cfg: TD3Config, obs_dim: int, goal_dim: int, action_dim: int,
-                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None):
+                 input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None, *,
+                 goal_index: np.ndarray | None = None, exploration_noise: float | None = None):
         super().__init__(obs_dim, goal_dim, action_dim, input_mean, input_std)
         self.cfg = cfg
+        self.exploration_noise = EXPLORATION_NOISE if exploration_noise is None else exploration_noise
         n_in = obs_dim + goal_dim
         self.actor = mlp(n_in, cfg.hidden, action_dim, nn.Tanh())
         self.critics = Critics(n_in + action_dim, cfg.hidden)
@@ -120,8 +65,11 @@ class TD3(GoalConditionedAgent):
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] for one (obs, goal) or a batch of them."""
-        x = self._inputs(torch.as_tensor(np.asarray(obs, np.float32)), torch.as_tensor(np.asarray(goal, np.float32)))
-        return self.actor(x).numpy()
+        return self.actor(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
+
+    def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``act`` plus Gaussian noise of std ``exploration_noise`` from ``rng``, clipped to [-1, 1]."""
+        return noisy_actions(self.act(obs, goal), self.exploration_noise, rng)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One critic step (and, every ``policy_delay`` calls, one actor step and a target update).
