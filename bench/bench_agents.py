@@ -24,18 +24,20 @@ import numpy as np
 import rigbot.sim  # noqa: F401  (chooses the OpenGL backend first)
 from rigbot import media
 from rigbot.plots import line_plot
+from rigbot.policy.agents import AGENTS, agent_names
 from rigbot.policy.training.offline import train_offline
 from rigbot.policy.training.pipeline import DEFAULTS, prepare_data, prepare_vae, train_pipeline
 
-ONLINE = ("rig", "ris", "sac", "oracle", "pixel-her")
+
+def is_offline(agent: str) -> bool:
+    return AGENTS[agent].trainer == "offline"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="reach", choices=["reach", "push"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--agents", nargs="+", default=["rig", "ris", "sac", "hiql"],
-                        choices=[*ONLINE, "hiql"])
+    parser.add_argument("--agents", nargs="+", default=["rig", "ris", "sac", "hiql"], choices=agent_names())
     parser.add_argument("--env-steps", type=int, default=10000, help="RL environment steps of the online agents")
     parser.add_argument("--frames", type=int, help="exploration frames (VAE, and HIQL's data); default: per task")
     parser.add_argument("--vae-epochs", type=int, help="default: per task")
@@ -74,7 +76,7 @@ def main() -> None:
 def train(agent: str, run: Path, seed: int, data: Path, vae: Path, frames: int, args) -> dict:
     """Train one agent on one seed (resuming a run that was cut short) and return its curve.json."""
     resume = (run / "training" / "latest.yaml").is_file()
-    if agent == "hiql":
+    if is_offline(agent):
         train_offline(args.task, run, data, seed=seed, updates=args.hiql_updates, vae=vae, resume=resume,
                       progress=False, overrides={"eval_every": max(1, args.hiql_updates // 5),
                                                  "eval_episodes": args.eval_episodes})
@@ -122,7 +124,7 @@ def summarise(results: dict, args, out: Path, frames: int) -> dict:
         for n in names:
             row[f"{n}_cm_mean"] = float(np.mean([r[f"{n}_distance_mean"] for r in last]) * 100)
             row[f"{n}_cm_median"] = float(np.mean([r[f"{n}_distance_median"] for r in last]) * 100)
-        data = (f"{frames} recorded frames, {last[0]['updates']} updates (offline)" if a == "hiql" else
+        data = (f"{frames} recorded frames, {last[0]['updates']} updates (offline)" if is_offline(a) else
                 f"{last[0]['env_steps']} env steps, {last[0]['updates']} updates")
         table[a] = {**row, "data": data}
         lines.append(f"| {a} | {data} | {row['success_rate']:.0%} | "
@@ -136,8 +138,8 @@ def summarise(results: dict, args, out: Path, frames: int) -> dict:
         series, levels = {}, {}
         for a in agents:
             runs = [results[a][s] for s in args.seeds]
-            if a == "hiql":
-                levels[f"hiql (offline, {frames} frames)"] = float(np.mean([r["curve"][-1][key] for r in runs])) * scale
+            if is_offline(a):
+                levels[f"{a} (offline, {frames} frames)"] = float(np.mean([r["curve"][-1][key] for r in runs])) * scale
             else:
                 x = np.array([row["env_steps"] for row in runs[0]["curve"]])
                 series[a] = (x, np.mean([[row[key] * scale for row in r["curve"]] for r in runs], 0))

@@ -360,6 +360,17 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def merge(base: dict, *layers: dict) -> dict:
+    """``base`` with each layer's keys put over it in turn, as a new dict: a mapping over a mapping merges one level
+    deep (``relabel: {prior: 0.0}`` changes that fraction and keeps the others), anything else replaces."""
+    merged = dict(base)
+    for layer in layers:
+        for key, value in layer.items():
+            nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if nested else value
+    return merged
+
+
 def dump(obj: Any, path: str | Path) -> None:
     Path(path).write_text(dump_yaml(to_dict(obj), sort_keys=False))
 

@@ -239,7 +239,8 @@ def test_online_agent_learns_to_reach(reach_frames, tmp_path, agent, learner_cfg
     """1,200 environment steps on the oracle view, one update per step, then the 20 fixed evaluation goals
     (the margin and why chance cannot meet it: module docstring). The policy folder is the deployable one."""
     from rigbot.perception.frame_dataset import load_frames
-    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.observations import make_view
+    from rigbot.policy.training.rig import RIGTrainer, rig_config
 
     cfg = rig_config(agent, observation="state", env_steps=1200, random_steps=300, updates_per_step=1,
                      eval_every=1200, eval_episodes=20, checkpoint_every=1200, **{agent: learner_cfg})

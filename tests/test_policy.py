@@ -168,7 +168,8 @@ def test_online_vae_finetuning_refreshes_the_stored_latents(tmp_path):
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import VAEConfig, load_checkpoint
     from rigbot.perception.vae_training import train_vae
-    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.observations import make_view
+    from rigbot.policy.training.rig import RIGTrainer, rig_config
 
     collect("reach", 100, tmp_path / "data", progress=False)
     train_vae(load_frames(tmp_path / "data")["images"], tmp_path / "vae", VAEConfig(latent_dim=4), epochs=1,

@@ -4,6 +4,7 @@ A view turns an environment observation into the agent's state vector and achiev
 environment's goal into a goal vector. RIG sees latents only: the state and the achieved goal are both the
 encoder mean of the camera image, and the goal is the encoder mean of the goal image. The oracle sees the true
 hand (and puck) positions and the true goal: what RIG would reach with a perfect representation.
+``make_view`` builds either, with the input statistics the agent is standardised by.
 """
 from __future__ import annotations
 
@@ -54,3 +55,23 @@ def goal_columns(observations: np.ndarray, achieved_goals: np.ndarray) -> np.nda
             return None
         index.append(match[0])
     return np.array(index)
+
+
+def make_view(observation: str, encoder=None, frames: dict | None = None):
+    """The agent's view of the twin and its input statistics (mean, std of state and goal vectors).
+
+    latent: the encoder's latents; their statistics are the fitted prior's. state (the oracle): true positions
+    from exploration ``frames``, with a Gaussian fitted to their achieved goals as the imagined-goal prior.
+    """
+    if observation == "latent":
+        if encoder is None:
+            raise ValueError("a latent observation needs a VAE encoder")
+        view = LatentView(encoder)
+        mean, std = encoder.prior.mean, np.sqrt(np.diag(encoder.prior.cov))
+        return view, np.concatenate([mean, mean]), np.concatenate([std, std])
+    if frames is None:
+        raise ValueError("the state observation (oracle) needs exploration frames for its goal prior")
+    obs, ach = frames["observations"], frames["achieved_goals"]
+    view = StateView(obs.shape[1], ach.shape[1], LatentPrior.fit(ach), goal_index=goal_columns(obs, ach))
+    both = np.concatenate([obs, ach], 1)
+    return view, both.mean(0), both.std(0)

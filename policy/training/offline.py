@@ -27,14 +27,17 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from rigbot import config
-from rigbot.config import ConfigError, spec
-from rigbot.policy.agents import make_agent
-from rigbot.policy.training.evaluation import evaluate
+from rigbot.config import spec
+from rigbot.perception.frame_dataset import DatasetError, load_frames, read_meta
+from rigbot.perception.vae import load_checkpoint
+from rigbot.policy.agents import AGENTS
 from rigbot.policy.agents.hiql import HIQLConfig
-from rigbot.policy.training.training_state import load_training_state, random_baseline, save_training_state
+from rigbot.policy.training.goal_mix import GoalMix
+from rigbot.policy.training.observations import make_view
+from rigbot.policy.training.pipeline import log_stage, prepare_vae
+from rigbot.policy.training.run import Trainer
 
 
 @dataclass
@@ -46,10 +49,12 @@ class ValueGoalConfig:
                                                      range=(0.0, 1.0)))
     random: float = field(default=0.3, metadata=spec("any state of the dataset", range=(0.0, 1.0)))
 
+    @property
+    def mix(self) -> GoalMix:
+        return GoalMix("value goal", current=self.current, future=self.future, random=self.random)
+
     def __post_init__(self):
-        total = self.current + self.future + self.random
-        if abs(total - 1.0) > 1e-6:
-            raise ConfigError(f"value goal fractions current + future + random must sum to 1, they sum to {total:g}")
+        self.mix  # noqa: B018 (refuses fractions that do not sum to 1, as the config is made)
 
 
 @dataclass
@@ -109,10 +114,10 @@ class OfflineDataset:
         """A batch for ``HIQL.update`` (see there for the keys)."""
         i = rng.choice(self.starts, n)
         end = self.end[i]
-        source = rng.choice(3, size=n, p=[goals.current, goals.future, goals.random])
+        source = goals.mix.draw(n, rng)
         offset = rng.geometric(1.0 - discount, n) if discount < 1 else np.full(n, 1 << 30)
-        value_goal = np.where(source == 0, i, np.minimum(i + offset, end))
-        value_goal = np.where(source == 2, rng.integers(0, len(self.end), n), value_goal)
+        value_goal = np.where(source["current"], i, np.minimum(i + offset, end))
+        value_goal = np.where(source["random"], rng.integers(0, len(self.end), n), value_goal)
         reached = value_goal == i
         goal = i + np.ceil(rng.uniform(size=n) * (end - i)).astype(int)  # uniform over the later states
         goal = np.clip(goal, i + 1, end)
@@ -128,23 +133,18 @@ def action_axes(twin) -> list[int]:
     return [0, 1] if twin.cfg.hand_height is not None else [0, 1, 2]
 
 
-class OfflineTrainer:
+class OfflineTrainer(Trainer):
     """HIQL on a recorded dataset: set up with a config, an output folder, a view with its input statistics
-    (``rig.make_view``), and the dataset's frames (``load_frames``)."""
+    (``observations.make_view``), and the dataset's frames (``load_frames``). Progress is counted in gradient
+    updates; the data is read again on resuming, so only the agent and the counters are saved."""
+
+    unit, progress_key = "update", "updates"
 
     def __init__(self, cfg: OfflineConfig, out: str | Path, view, input_mean: np.ndarray, input_std: np.ndarray,
                  frames: dict, seed: int = 0, progress: bool = True, env_options: dict | None = None,
                  data_source: str = ""):
-        import rigbot.sim as sim
-
-        if cfg.observation != view.kind:
-            raise ConfigError(f"observation: {cfg.observation!r} needs a {cfg.observation} view, got {view.kind}")
-        self.cfg, self.out, self.view, self.seed, self.progress = cfg, Path(out), view, seed, progress
-        env_options = {"image_size": 48, **(env_options or {})}
-        self.eval_env = sim.make(cfg.task, **env_options)
+        super().__init__(cfg, out, view, seed, progress, env_options)
         twin = self.eval_env.unwrapped
-        self.vmax = twin.robot.max_linear_speed
-        self.action_dim = self.eval_env.action_space.shape[0]
         t0 = time.perf_counter()
         if view.kind == "latent":
             images = frames["images"]
@@ -154,89 +154,32 @@ class OfflineTrainer:
             obs, achieved = frames["observations"], frames["achieved_goals"]
         self.data = OfflineDataset.from_frames(frames, obs, achieved, action_axes(twin), self.vmax,
                                                twin.robot.control_hz)
-        self.meta = {"task": cfg.task, "observation": cfg.observation, "obs_dim": view.obs_dim,
-                     "goal_dim": view.goal_dim, "action_dim": self.action_dim,
-                     "max_linear_speed": self.vmax, "control_hz": twin.robot.control_hz,
-                     "image_size": twin.cfg.image_size, "learner": "hiql", "hiql": config.to_dict(cfg.hiql),
-                     "training": {"config": config.to_dict(cfg), "seed": seed, "env": env_options,
-                                  "data": data_source, "transitions": self.data.transitions}}
-        torch.set_num_threads(1)  # as the online trainer: spinning OpenMP threads stall on a busy machine
-        torch.manual_seed(seed)
-        self.agent = make_agent("hiql", cfg.hiql, view.obs_dim, view.goal_dim, self.action_dim, input_mean,
-                                input_std)
-        self.rng = np.random.default_rng(seed)
-        self.curve: list[dict] = []
+        self._make_agent("hiql", cfg.hiql, input_mean, input_std,
+                         training={"data": data_source, "transitions": self.data.transitions})
         self.timing = {"prepare": time.perf_counter() - t0, "update": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
-        self.random_baseline: dict | None = None
 
-    def act(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        return self.agent.act(state, goal) * self.vmax
+    @property
+    def done(self) -> int:
+        return self.agent.updates
 
-    def evaluate(self, episodes: int | None = None, record: int = 0) -> dict:
+    @property
+    def total(self) -> int:
+        return self.cfg.updates
+
+    def _advance(self) -> None:
+        cfg, h = self.cfg, self.cfg.hiql
         t0 = time.perf_counter()
-        result = evaluate(self.act, self.eval_env, self.view, episodes or self.cfg.eval_episodes, record=record)
-        self.timing["evaluate"] += time.perf_counter() - t0
-        return result
+        self.agent.update(self.data.sample(h.batch_size, cfg.value_goals, h.discount, h.subgoal_steps, self.rng))
+        self.timing["update"] += time.perf_counter() - t0
 
-    def _log_eval(self, wall: float) -> dict:
-        from rigbot.policy.training.rig import write_curve
+    def _curve_counters(self) -> dict:
+        return {"updates": self.agent.updates, "env_steps": self.data.transitions}
 
-        result = self.evaluate()
-        row = {"updates": self.agent.updates, "env_steps": self.data.transitions, "wall_s": round(wall, 1),
-               **{k: v for k, v in result.items() if k not in ("frames", "episodes")}}
-        self.curve.append(row)
-        write_curve(self.out, self.curve, self.random_baseline, title=f"{self.cfg.task}: HIQL, offline, "
-                    f"{self.cfg.observation} observation", success_threshold=self.eval_env.unwrapped.cfg.success_threshold,
-                    timing=self.timing, x_key="updates")
-        return row
+    def _progress_counters(self) -> dict:
+        return {"updates": self.agent.updates}
 
-    # ---- checkpoints (policy.training_state, as the online trainer's) -------------------------------------------
-    def save(self) -> Path:
-        t0 = time.perf_counter()
-        progress = {"updates": self.agent.updates, "rng": self.rng.bit_generator.state, "curve": self.curve,
-                    "random_baseline": self.random_baseline, "timing": self.timing}
-        self.meta["trained_updates"] = self.agent.updates
-        step_dir = save_training_state(self.out, self.agent.updates, self.agent, self.meta, progress)
-        self.timing["checkpoint"] += time.perf_counter() - t0
-        return step_dir
-
-    def resume(self) -> bool:
-        state = load_training_state(self.out, self.meta)
-        if state is None:
-            return False
-        self.agent, _, progress = state
-        self.rng.bit_generator.state = progress["rng"]
-        self.curve, self.random_baseline = progress["curve"], progress["random_baseline"]
-        self.timing = progress["timing"]
-        return True
-
-    def train(self) -> dict:
-        cfg = self.cfg
-        if self.random_baseline is None:
-            self.random_baseline = random_baseline(self.eval_env, self.view, self.seed, cfg.eval_episodes)
-        if not self.curve:
-            self._log_eval(0.0)
-        start_wall = time.perf_counter() - self.curve[-1]["wall_s"]
-        bar = tqdm(total=cfg.updates, initial=self.agent.updates, unit="update", desc=f"HIQL {cfg.task}",
-                   disable=not self.progress, dynamic_ncols=True)
-        h = cfg.hiql
-        try:
-            while self.agent.updates < cfg.updates:
-                t0 = time.perf_counter()
-                self.agent.update(self.data.sample(h.batch_size, cfg.value_goals, h.discount, h.subgoal_steps,
-                                                   self.rng))
-                self.timing["update"] += time.perf_counter() - t0
-                bar.update(1)
-                u = self.agent.updates
-                if u % cfg.eval_every == 0 or u >= cfg.updates:
-                    row = self._log_eval(time.perf_counter() - start_wall)
-                    bar.set_postfix(success=f"{row['success_rate']:.0%}",
-                                    hand_cm=f"{100 * row['hand_distance_median']:.1f}")
-                if u % cfg.checkpoint_every == 0 or u >= cfg.updates:
-                    self.save()
-        finally:
-            bar.close()
-        return self.curve[-1]
+    def _curve_title(self) -> str:
+        return f"{self.cfg.task}: HIQL, offline, {self.cfg.observation} observation"
 
 
 def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, updates: int | None = None,
@@ -244,11 +187,6 @@ def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, u
                   overrides: dict | None = None, latent_dim: int = 16) -> Path:
     """``rigbot train --agent hiql --data DIR``: (the VAE, for latents, trained on the data's images) then HIQL on
     the data's trajectories; returns the policy folder ``out``."""
-    from rigbot.perception.frame_dataset import DatasetError, load_frames, read_meta
-    from rigbot.perception.vae import load_checkpoint
-    from rigbot.policy.training.pipeline import _log, prepare_vae
-    from rigbot.policy.training.rig import make_view
-
     out, data = Path(out), Path(data)
     if (out / "training" / "latest.yaml").is_file() and not resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it, or choose another "
@@ -256,28 +194,26 @@ def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, u
     recorded = read_meta(data).get("task")
     if recorded != task:
         raise DatasetError(f"{data}: holds frames of task {recorded!r}, not {task!r}; pass --task {recorded}")
-    settings = config.to_dict(OfflineConfig())
-    for key, value in {**(overrides or {}), "task": task, **({"updates": updates} if updates else {})}.items():
-        nested = isinstance(value, dict) and isinstance(settings.get(key), dict)
-        settings[key] = {**settings[key], **value} if nested else value
+    settings = config.merge(config.to_dict(OfflineConfig()), AGENTS["hiql"].preset, overrides or {},
+                            {"task": task, **({"updates": updates} if updates else {})})
     cfg = config.from_dict(OfflineConfig, settings, source="agent 'hiql'")
     frames = load_frames(data)
-    _log(progress, f"[1/3] recorded frames: {len(frames['steps'])} in {data}")
+    log_stage(f"[1/3] recorded frames: {len(frames['steps'])} in {data}")
     encoder = None
     if cfg.observation == "latent":
         encoder = load_checkpoint(prepare_vae(data, out, vae_epochs, seed, progress, vae, latent_dim))
     else:
-        _log(progress, "[2/3] VAE: not needed (this agent sees true positions)")
+        log_stage("[2/3] VAE: not needed (this agent sees true positions)")
     view, mean, std = make_view(cfg.observation, encoder, frames)
     trainer = OfflineTrainer(cfg, out, view, mean, std, frames, seed=seed, progress=progress,
                              env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48},
                              data_source=str(data))
     if resume and trainer.resume():
-        _log(progress, f"[3/3] resuming hiql at update {trainer.agent.updates} of {cfg.updates}")
+        log_stage(f"[3/3] resuming hiql at update {trainer.agent.updates} of {cfg.updates}")
     else:
-        _log(progress, f"[3/3] training hiql offline on {trainer.data.transitions} recorded transitions of {data} "
-                       f"for {cfg.updates} updates")
+        log_stage(f"[3/3] training hiql offline on {trainer.data.transitions} recorded transitions of {data} "
+                  f"for {cfg.updates} updates")
     final = trainer.train()
-    _log(progress, f"done: success {final['success_rate']:.0%} on {cfg.eval_episodes} rendered goal images in the "
-                   f"twin; policy in {out}; learning curve in {out / 'learning_curve.png'}")
+    log_stage(f"done: success {final['success_rate']:.0%} on {cfg.eval_episodes} rendered goal images in the "
+              f"twin; policy in {out}; learning curve in {out / 'learning_curve.png'}")
     return out

@@ -22,7 +22,8 @@ DEFAULTS = {  # per task: exploration frames, VAE epochs, RL environment steps
 }
 
 
-def _log(progress: bool, text: str) -> None:  # noqa: ARG001 (stage lines print even without progress bars)
+def log_stage(text: str) -> None:
+    """A line saying which stage runs: printed even without progress bars (--quiet), so a log shows it."""
     print(text, flush=True)
 
 
@@ -33,9 +34,9 @@ def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool, r
     data = out / "data"
     have = count_frames(data)
     if have >= frames:
-        _log(progress, f"[1/3] exploration frames: {have} already in {data}")
+        log_stage(f"[1/3] exploration frames: {have} already in {data}")
         return data
-    _log(progress, f"[1/3] collecting {frames - have} exploration frames of {task} into {data}")
+    log_stage(f"[1/3] collecting {frames - have} exploration frames of {task} into {data}")
     collect(task, frames - have, data, seed=seed + have, progress=progress, randomize=randomize)
     return data
 
@@ -50,15 +51,15 @@ def prepare_vae(data: Path, out: Path, epochs: int, seed: int, progress: bool, v
     if vae is not None:  # a VAE trained before (e.g. shared by several agents on the same seeds)
         if Path(vae).resolve() != target.resolve():
             shutil.copytree(vae, target, dirs_exist_ok=True)
-        _log(progress, f"[2/3] VAE: using {vae}")
+        log_stage(f"[2/3] VAE: using {vae}")
         return target
     cfg_path = target / "vae.yaml"
     if cfg_path.is_file() and (config.read_yaml(cfg_path).get("info") or {}).get("epoch", 0) >= epochs:
-        _log(progress, f"[2/3] VAE: already trained in {target}")
+        log_stage(f"[2/3] VAE: already trained in {target}")
         return target
     images = load_frames(data)["images"]
     size = read_meta(data)["image_size"]
-    _log(progress, f"[2/3] training the beta-VAE on {len(images)} frames ({epochs} epochs)")
+    log_stage(f"[2/3] training the beta-VAE on {len(images)} frames ({epochs} epochs)")
     train_vae(images, target, VAEConfig(image_size=size, latent_dim=latent_dim), epochs=epochs, seed=seed,
               progress=progress)
     return target
@@ -74,7 +75,8 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
     policy meant to transfer to a real camera."""
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import load_checkpoint
-    from rigbot.policy.training.rig import RIGTrainer, make_view, rig_config
+    from rigbot.policy.training.observations import make_view
+    from rigbot.policy.training.rig import RIGTrainer, rig_config
 
     if task not in DEFAULTS:
         raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(DEFAULTS)}")
@@ -87,7 +89,7 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
     encoder, exploration = None, None
     if cfg.observation == "latent" and vae is not None:  # a trained VAE: no exploration frames needed
         data = None
-        _log(progress, "[1/3] exploration frames: not needed (a trained VAE is given)")
+        log_stage("[1/3] exploration frames: not needed (a trained VAE is given)")
     else:
         data = prepare_data(task, out, frames or d["frames"], seed, progress, randomize)
     if cfg.observation == "latent":
@@ -95,16 +97,16 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
                                               latent_dim))
     else:
         exploration = load_frames(data)
-        _log(progress, "[2/3] VAE: not needed (this agent sees true positions)")
+        log_stage("[2/3] VAE: not needed (this agent sees true positions)")
     view, mean, std = make_view(cfg.observation, encoder, exploration)
     trainer = RIGTrainer(cfg, out, view, mean, std, seed=seed, progress=progress,
                          env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48,
                                       **({"randomize": True} if randomize else {})})
     if resume and trainer.resume():
-        _log(progress, f"[3/3] resuming {agent} at step {trainer.steps} of {cfg.env_steps}")
+        log_stage(f"[3/3] resuming {agent} at step {trainer.steps} of {cfg.env_steps}")
     else:
-        _log(progress, f"[3/3] training {agent} on {task} for {cfg.env_steps} environment steps")
+        log_stage(f"[3/3] training {agent} on {task} for {cfg.env_steps} environment steps")
     final = trainer.train()
-    _log(progress, f"done: success {final['success_rate']:.0%} on {trainer.cfg.eval_episodes} rendered goal images; "
-                   f"policy in {out}; learning curve in {out / 'learning_curve.png'}")
+    log_stage(f"done: success {final['success_rate']:.0%} on {trainer.cfg.eval_episodes} rendered goal images; "
+              f"policy in {out}; learning curve in {out / 'learning_curve.png'}")
     return out

@@ -3,11 +3,12 @@
 RIG relabels every sampled transition with one of three goals, in fixed proportions (Nair, Pong et al. 2018):
 the episode's own *rollout* goal, a goal *imagined* by sampling the VAE prior, or a state the same episode
 reached later (*future*, HER's strategy; Andrychowicz et al. 2017). The proportions are data, in
-``RelabelConfig``; there is one sampling path. The reward is recomputed for the chosen goal, on the stored
-vectors: minus the distance between the next state's achieved-goal vector (RIG: the encoder mean) and the goal.
-With ``reward: pixel_distance`` it is minus the distance between the next camera image and the goal image
-instead: the weak pixel-space baseline of the RIG paper, which has no imagined goals (no image to compare with).
-``reward: squared_goal_distance`` is minus the squared distance, -||E(s') - g||^2, the reward of latent-goal SAC.
+``RelabelConfig`` (its ``goal_mix.GoalMix``); there is one sampling path. The reward is recomputed for the chosen
+goal, on the stored vectors: minus the distance between the next state's achieved-goal vector (RIG: the encoder
+mean) and the goal. With ``reward: pixel_distance`` it is minus the distance between the next camera image and the
+goal image instead: the weak pixel-space baseline of the RIG paper, which has no imagined goals (no image to
+compare with). ``reward: squared_goal_distance`` is minus the squared distance, -||E(s') - g||^2, the reward of
+latent-goal SAC.
 
 Storage is episode-major with a fixed horizon T: obs and achieved vectors for t = 0..T, actions for t < T, and
 the episode's goal. Camera images are kept only when something needs them (pixel rewards, VAE fine-tuning).
@@ -23,6 +24,7 @@ import torch
 
 from rigbot.config import ConfigError, spec
 from rigbot.files import atomic_write
+from rigbot.policy.training.goal_mix import GoalMix
 
 
 @dataclass
@@ -37,10 +39,12 @@ class RelabelConfig:
         default="goal_distance", metadata=spec("minus the distance of achieved and goal vectors, its square, or "
                                                "minus the distance of images"))
 
+    @property
+    def mix(self) -> GoalMix:
+        return GoalMix("relabel", rollout=self.rollout, prior=self.prior, future=self.future)
+
     def __post_init__(self):
-        total = self.rollout + self.prior + self.future
-        if abs(total - 1.0) > 1e-6:
-            raise ConfigError(f"relabel fractions rollout + prior + future must sum to 1, they sum to {total:g}")
+        self.mix  # noqa: B018 (refuses fractions that do not sum to 1, as the config is made)
         if self.reward == "pixel_distance" and self.prior > 0:
             raise ConfigError("relabel.prior must be 0 with pixel_distance rewards: an imagined latent has no image")
 
@@ -95,12 +99,12 @@ class HindsightReplayBuffer:
         d, r = self.data, self.relabel
         ep = rng.integers(0, self.stored, n)
         t = rng.integers(0, self.horizon, n)
-        source = rng.choice(3, size=n, p=[r.rollout, r.prior, r.future])  # 0 rollout, 1 prior, 2 future
+        source = r.mix.draw(n, rng)
         future_t = rng.integers(t + 1, self.horizon + 1)  # a later state of the same episode, up to the last
-        goal = d["goal"][ep].copy()
-        fut = source == 2
+        goal = d["goal"][ep].copy()  # the rollout goal, unless another source is drawn
+        fut = source["future"]
         goal[fut] = d["achieved"][ep[fut], future_t[fut]]
-        imagined = source == 1
+        imagined = source["prior"]
         if imagined.any():
             goal[imagined] = self.goal_prior.sample(int(imagined.sum()), rng)
         if r.reward == "goal_distance":

@@ -71,7 +71,7 @@ def read_policy_config(meta, source: str):
     runtime = config.from_dict(PolicyConfig, {k: meta[k] for k in FIELDS if k in meta}, source=source)
     if learner not in meta:
         raise ConfigError(f"{source}: not a rigbot policy config (missing: {learner}, the {learner} config)")
-    agent_cfg = config.from_dict(LEARNERS[learner][1], meta[learner], source=source, prefix=f"{learner}.")
+    agent_cfg = config.from_dict(LEARNERS[learner].config, meta[learner], source=source, prefix=f"{learner}.")
     return runtime, agent_cfg
 
 
@@ -97,11 +97,10 @@ def load_agent(path: str | Path, meta: dict, cfg_source: str):
 def _load_agent(path: str | Path, meta: dict, cfg_source: str, runtime: PolicyConfig, agent_cfg):
     """``load_agent`` for a ``meta`` already read by ``read_policy_config`` (as ``runtime`` and ``agent_cfg``)."""
     learner = runtime.learner
-    goal_index = None if learner != "ris" else list(range(runtime.goal_dim))  # a placeholder; the weights hold it
 
-    def build():
+    def build():  # goal_index: a placeholder for agents that hold one (RIS); the weights hold the real one
         return make_agent(learner, agent_cfg, runtime.obs_dim, runtime.goal_dim, runtime.action_dim,
-                          goal_index=goal_index)
+                          goal_index=np.arange(runtime.goal_dim))
 
     def shapes():
         try:

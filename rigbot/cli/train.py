@@ -5,19 +5,21 @@ import argparse
 import json
 from pathlib import Path
 
+from rigbot import config
 from rigbot.config import ConfigError
+from rigbot.policy.agents import AGENTS, agent_names
 from rigbot.policy.training.pipeline import DEFAULTS
 
 
 def cmd_train(args) -> int:
-    from rigbot import config
     from rigbot.policy.training.pipeline import train_pipeline
     from rigbot.policy.training.rig import RIGConfig, rig_config
 
-    if args.agent == "hiql":
+    if AGENTS[args.agent].trainer == "offline":
         return _train_offline(args)
     if args.data or args.updates:
-        raise ValueError(f"--data and --updates are for the offline agent (hiql); {args.agent} collects its own data")
+        raise ValueError(f"--data and --updates are for the offline agent ({', '.join(agent_names('offline'))}); "
+                         f"{args.agent} collects its own data")
     overrides = {}
     if args.config:
         preset = config.to_dict(rig_config(args.agent, task=args.task))
@@ -34,21 +36,21 @@ def cmd_train(args) -> int:
 
 
 def _train_offline(args) -> int:
-    from rigbot import config
     from rigbot.policy.training.offline import OfflineConfig, train_offline
 
     if not args.data:
-        raise ValueError("hiql learns offline from recorded episodes: pass --data DIR (a dataset folder from "
-                         "'rigbot collect TASK --out DIR', or converted robot recordings)")
+        raise ValueError(f"{args.agent} learns offline from recorded episodes: pass --data DIR (a dataset folder "
+                         "from 'rigbot collect TASK --out DIR', or converted robot recordings)")
     if args.env_steps or args.frames or args.updates_per_step or args.randomize:
-        raise ValueError("--env-steps, --frames, --updates-per-step and --randomize are for online agents; hiql takes "
-                         "--updates (and learns the looks its --data shows: 'rigbot collect --randomize')")
+        raise ValueError(f"--env-steps, --frames, --updates-per-step and --randomize are for online agents; "
+                         f"{args.agent} takes --updates (and learns the looks its --data shows: "
+                         "'rigbot collect --randomize')")
     overrides = {}
     if args.config:
-        overrides = file_overrides(args.config, OfflineConfig, config.to_dict(OfflineConfig(task=args.task)),
-                                   args.task)
+        preset = config.merge(config.to_dict(OfflineConfig(task=args.task)), AGENTS[args.agent].preset)
+        overrides = file_overrides(args.config, OfflineConfig, preset, args.task)
     updates = args.updates or overrides.pop("updates", None)  # the flag wins over the file
-    out = args.out or f"checkpoints/{args.task}_hiql"
+    out = args.out or f"checkpoints/{args.task}_{args.agent}"
     train_offline(args.task, out, args.data, seed=args.seed, updates=updates, vae_epochs=args.vae_epochs or 15,
                   vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides)
     print(f"next: rigbot eval --checkpoint {out}")
@@ -60,8 +62,6 @@ def file_overrides(path: str, cls: type, preset: dict, task: str) -> dict:
 
     Only the stated keys: a fully-defaulted file would put every default back over the preset (and so train
     --agent sac as TD3, oracle on latents, pixel-her with a latent reward). Errors name the file."""
-    from rigbot import config
-
     stated = config.read_yaml(path)
     stated = {} if stated is None else stated
     if not isinstance(stated, dict):
@@ -70,10 +70,7 @@ def file_overrides(path: str, cls: type, preset: dict, task: str) -> dict:
         raise ConfigError(f"{path}: task: {stated['task']!r} here, but the run's task is {task!r} (--task); "
                           "the task comes from --task: drop it from the file or pass --task "
                           f"{stated['task']}")
-    merged = dict(preset)
-    for key, value in stated.items():  # nested mappings merge one level, as the presets do (rig_config)
-        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = {**merged[key], **value} if nested else value
+    merged = config.merge(preset, stated)  # nested mappings merge one level, as the presets do
     config.from_dict(cls, merged, source=str(path))  # every stated key and value, checked as the run will see it
     stated = dict(stated)
     stated.pop("task", None)
@@ -86,9 +83,9 @@ def cmd_eval(args) -> int:
     import rigbot.sim as sim
     from rigbot import media
     from rigbot.policy.weights.checkpoint import load_policy
+    from rigbot.policy.training.curves import read_curve, write_curve
     from rigbot.policy.training.evaluation import evaluate, random_policy
     from rigbot.policy.training.observations import LatentView, StateView
-    from rigbot.policy.training.rig import read_curve, write_curve
 
     policy = load_policy(args.checkpoint)
     out = Path(args.out or args.checkpoint)
@@ -145,7 +142,7 @@ def register(sub) -> None:
                                                  f"{d['env_steps']} RL steps" for t, d in DEFAULTS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(DEFAULTS), default="reach", help="twin task (default: reach)")
-    p.add_argument("--agent", choices=["rig", "oracle", "pixel-her", "sac", "ris", "hiql"], default="rig",
+    p.add_argument("--agent", choices=agent_names(), default="rig",
                    help="agent or baseline (default: rig); see the README's 'choosing an agent'")
     p.add_argument("--data", metavar="DIR", help="hiql only: the recorded dataset to learn from (rigbot collect)")
     p.add_argument("--updates", type=int, metavar="N", help="hiql only: gradient updates (default: 20000)")
@@ -156,7 +153,8 @@ def register(sub) -> None:
     p.add_argument("--vae-epochs", type=int, metavar="N", help="VAE training epochs (default: per task)")
     p.add_argument("--vae", metavar="DIR", help="use this trained VAE instead of training one")
     p.add_argument("--config", metavar="YAML", help="hyperparameters: keys of rigbot.policy.training.rig.RIGConfig "
-                   "(rig, oracle, pixel-her, sac, ris), or of rigbot.policy.training.offline.OfflineConfig (hiql)")
+                   f"({', '.join(agent_names('online'))}), or of rigbot.policy.training.offline.OfflineConfig "
+                   f"({', '.join(agent_names('offline'))})")
     p.add_argument("--updates-per-step", type=int, metavar="N", help="TD3 updates per environment step")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--randomize", action="store_true", help="domain randomisation (lights, colours, camera, "
