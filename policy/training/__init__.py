@@ -1,2 +1,3 @@
-"""Training: RIG's online loop, offline (HIQL) training, learning on the robot, hindsight replay and relabelling,
-evaluation in the twin, resumable training state and learning curves."""
+"""Training: RIG's online loop (``rig``) and offline HIQL (``offline``) on the run skeleton they share (``run``),
+learning on the robot (``online_learner``), hindsight replay and its goal mix, evaluation in the twin, resumable
+training state and learning curves."""

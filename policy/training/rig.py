@@ -29,6 +29,8 @@ import numpy as np
 
 from rigbot import config
 from rigbot.config import ConfigError, spec
+from rigbot.perception import vae_training
+from rigbot.perception.vae import load_checkpoint, save_checkpoint
 from rigbot.policy.agents import AGENTS, agent_names
 from rigbot.policy.agents.ris import RISConfig
 from rigbot.policy.agents.sac import SACConfig
@@ -175,29 +177,23 @@ class RIGTrainer(Trainer):
             self._save_vae(step_dir / "vae")
 
     def _save_vae(self, directory: Path) -> None:
-        from rigbot.perception.vae import save_checkpoint
-
         enc = self.view.encoder
         save_checkpoint(directory, enc.vae, enc.prior, enc.preprocess, info={"finetuned_at_env_steps": self.steps})
 
     def _resume_parts(self, step_dir: Path, progress: dict) -> None:
         self.buffer.load(step_dir / "replay.npz")
         if self.cfg.vae_finetune_every:
-            from rigbot.perception.vae import load_checkpoint
-
             enc = load_checkpoint(step_dir / "vae")
             self.view.encoder.vae.load_state_dict(enc.vae.state_dict())
             self.view.encoder.prior = self.view.prior = self.buffer.goal_prior = enc.prior
         self.steps, self.episodes = progress["env_steps"], progress["episodes"]
 
     def _finetune_vae(self) -> None:
-        from rigbot.perception.vae_training import finetune
-
         t0 = time.perf_counter()
         d = self.buffer.data
         images = d["image"][: self.buffer.stored].reshape(-1, *d["image"].shape[2:])
         enc = self.view.encoder
-        finetune(enc, images, epochs=self.cfg.vae_finetune_epochs, rng=self.rng)
+        vae_training.finetune(enc, images, epochs=self.cfg.vae_finetune_epochs, rng=self.rng)
         self.view.prior = self.buffer.goal_prior = enc.prior
         for key in ("obs", "achieved"):  # the stored latents were made by the old encoder
             self.buffer.refresh(key, enc.encode)
