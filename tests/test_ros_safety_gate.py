@@ -151,3 +151,30 @@ def test_zeroes_the_arm_on_shutdown(gate, tmp_path):
     d.stop_sending()
     assert not np.any(twist_linear(out[-1][1])), "the last command the arm got must be zero"
     assert "sent zero velocity" in proc.log()
+
+
+def test_the_angular_limit_is_the_deployment_files_unless_a_parameter_lowers_it(gate, tmp_path):
+    """The gate once passed its max_angular_speed parameter (then 0.5 by default) over any deployment file's
+    limit, loosening a file's 0.3 rad/s; now 0 keeps the file's, and a value above it stops the gate at start."""
+    from rigbot.calibration.deployment import DeploymentConfig, save_deployment
+
+    _, d = gate
+    path = save_deployment(DeploymentConfig(max_angular_speed=0.3), tmp_path / "deployment.yaml")
+    proc = NodeProcess("safety_gate", tmp_path, node_name="safety_gate_file", params={"limits_file": str(path)},
+                       remaps={topics.ARM_COMMAND: "/file_gate/out"})
+    out = d.probe.listen(TwistStamped, "/file_gate/out", topics.COMMAND)
+    turn = d.probe.node.create_publisher(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
+    try:
+        d.probe.spin_until(lambda: len(out) > 0, 30.0, "the gate with a deployment file")
+        for _ in range(10):
+            turn.publish(conv.twist([0.0, 0.0, 0.0], [1.0, -1.0, 0.1], d.probe.node.get_clock().now().to_msg(),
+                                    "base_link"))
+            d.probe.spin(0.03)
+        a = out[-1][1].twist.angular
+        np.testing.assert_allclose([a.x, a.y, a.z], [0.3, -0.3, 0.1])
+    finally:
+        proc.stop()
+    looser = NodeProcess("safety_gate", tmp_path, node_name="safety_gate_looser",
+                         params={"limits_file": str(path), "max_angular_speed": 0.5})
+    assert looser.proc.wait(30) == 2
+    assert "max_angular_speed: 0.5 rad/s is above the file's 0.3 rad/s" in looser.log()

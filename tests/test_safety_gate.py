@@ -187,6 +187,27 @@ def test_overrides_may_tighten_a_robot_files_bounds_but_not_widen_them(tmp_path)
         limits_from_robot_yaml(bare)
 
 
+def test_overrides_may_tighten_a_deployment_files_limits_but_never_lift_them(tmp_path):
+    """A deployment's own speeds and box bound the overrides too, not just its robot's: the gate node's speed
+    parameters once replaced the file's angular limit (0.3 here) with theirs (0.5 by default), loosening it."""
+    from rigbot.calibration.deployment import Box, DeploymentConfig, save_deployment
+
+    path = save_deployment(DeploymentConfig(workspace=Box((0.3, -0.1, 0.05), (0.5, 0.1, 0.2)), max_linear_speed=0.1,
+                                            max_angular_speed=0.3), tmp_path / "deployment.yaml")
+    tight = limits_from_robot_yaml(path, max_linear_speed=0.05, max_angular_speed=0.2)
+    assert tight.max_linear_speed == 0.05 and tight.max_angular_speed == 0.2
+    with pytest.raises(ConfigError, match=r"max_angular_speed: 0.5 rad/s is above the file's 0.3 rad/s"):
+        limits_from_robot_yaml(path, max_angular_speed=0.5)
+    with pytest.raises(ConfigError, match=r"max_linear_speed: 0.15 m/s is above the file's 0.1 m/s"):
+        limits_from_robot_yaml(path, max_linear_speed=0.15)  # within the robot's 0.2 m/s, above the deployment's
+    with pytest.raises(ConfigError, match=r"workspace.high\[0\]: 0.52 m is above the file's workspace"):
+        limits_from_robot_yaml(path, workspace_high=(0.52, 0.1, 0.2))  # within the robot's box, not the file's
+    # a robot description states no angular speed: the default is its limit, and it may not be lifted either
+    assert limits_from_robot_yaml(DEFAULT_ROBOT, max_angular_speed=0.1).max_angular_speed == 0.1
+    with pytest.raises(ConfigError, match=r"max_angular_speed: 2 rad/s is above the file's 0.5 rad/s"):
+        limits_from_robot_yaml(DEFAULT_ROBOT, max_angular_speed=2.0)
+
+
 def test_goal_checks_quote_odd_values_briefly_and_never_crash(tmp_path):
     """A 400-digit heldout_mse is a ConfigError (math.isfinite raised OverflowError on it); a huge goal name is
     quoted cut short."""

@@ -53,17 +53,21 @@ class SafetyLimits:
                 raise ConfigError(f"workspace: low {axis} ({lo}) must be below high {axis} ({hi})")
 
 
-_BOUNDS = {"workspace_low", "workspace_high", "max_linear_speed"}  # what an override may tighten, never widen
+_BOUNDS = {"workspace_low", "workspace_high", "max_linear_speed", "max_angular_speed"}  # an override may
+# tighten these, never widen them: not past the robot's bounds, nor past what the file itself states
+_SPEED_UNITS = {"max_linear_speed": "m/s", "max_angular_speed": "rad/s"}
 
 
 def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
     """Safety limits from a robot description or a calibrated deployment file; ``overrides`` set SafetyLimits fields.
 
     A robot description (``sim/robots/*.yaml``: it names its ``mjcf``, which no deployment has) gives its workspace
-    and linear speed, read by ``deployment.robot_bounds`` (no MuJoCo needed). Any other file is a deployment,
-    read by ``load_deployment`` with every check it makes (keys, ranges, the box and speed within its robot's, the
-    roi within its camera's image); it gives the angular speed too. Either way the file must state its workspace:
-    a default box is not one anyone measured. An override of the box or the speed must stay within the robot's.
+    and linear speed, read by ``deployment.robot_bounds`` (no MuJoCo needed); its angular speed is the default.
+    Any other file is a deployment, read by ``load_deployment`` with every check it makes (keys, ranges, the box and
+    speed within its robot's, the roi within its camera's image); it gives the angular speed too. Either way the
+    file must state its workspace: a default box is not one anyone measured. An override of the box or of a speed
+    may only tighten it: it must stay within the robot's bounds and within the file's own, so no parameter can
+    lift a limit the file sets (ConfigError otherwise).
     """
     path = Path(path)
     raw = config.read_yaml(path)
@@ -79,12 +83,32 @@ def limits_from_robot_yaml(path: str | Path, **overrides) -> SafetyLimits:
         robot = bounds_of_robot(deployment.robot, path)
         data = {"max_linear_speed": deployment.max_linear_speed, "max_angular_speed": deployment.max_angular_speed}
         box = deployment.workspace
-    data = {"workspace_low": box.low, "workspace_high": box.high, **data, **overrides}
-    limits = config.from_dict(SafetyLimits, data, source=str(path))
+    data = {"workspace_low": box.low, "workspace_high": box.high, **data}
+    limits = config.from_dict(SafetyLimits, {**data, **overrides}, source=str(path))
     if _BOUNDS & overrides.keys():
-        check_within_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, robot,
-                           f"the override of {path}")
+        source = f"the override of {path}"
+        check_within_robot(limits.workspace_low, limits.workspace_high, limits.max_linear_speed, robot, source)
+        _check_within_file(limits, config.from_dict(SafetyLimits, data, source=str(path)), overrides, source)
     return limits
+
+
+def _check_within_file(limits: SafetyLimits, stated: SafetyLimits, overrides: dict, source: str) -> None:
+    """Each overridden bound of ``limits`` no looser than the file's own (``stated``); else a ConfigError."""
+    tol = 1e-9
+    for name, unit in _SPEED_UNITS.items():
+        mine, files = getattr(limits, name), getattr(stated, name)
+        if name in overrides and not mine <= files + tol:
+            raise ConfigError(f"{source}: {name}: {mine:g} {unit} is above the file's {files:g} {unit}: an "
+                              "override may lower a speed limit, never raise it")
+    for i, axis in enumerate("xyz"):
+        if "workspace_low" in overrides and not limits.workspace_low[i] >= stated.workspace_low[i] - tol:
+            raise ConfigError(f"{source}: workspace.low[{i}]: {limits.workspace_low[i]:g} m is below the file's "
+                              f"workspace (low {axis} {stated.workspace_low[i]:g} m): an override may shrink the "
+                              "box, never grow it")
+        if "workspace_high" in overrides and not limits.workspace_high[i] <= stated.workspace_high[i] + tol:
+            raise ConfigError(f"{source}: workspace.high[{i}]: {limits.workspace_high[i]:g} m is above the file's "
+                              f"workspace (high {axis} {stated.workspace_high[i]:g} m): an override may shrink the "
+                              "box, never grow it")
 
 
 def check_policy_speed(policy_speed: float, limits_file: str | Path = "") -> None:

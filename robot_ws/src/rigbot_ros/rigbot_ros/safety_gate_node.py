@@ -5,6 +5,9 @@ in:  /rigbot/policy/twist (TwistStamped), /rigbot/ee_pose (PoseStamped), /rigbot
 out: /servo_node/delta_twist_cmds (TwistStamped), /rigbot/safety_gate/status (String: why the output is what it is)
 services: ~/estop, ~/release_estop (std_srvs/Trigger)
 
+The speed parameters (max_linear_speed, max_angular_speed) may lower the limits file's speeds, never raise them:
+0 keeps the file's; a value above it stops the gate at start with the reason.
+
 The output is sent when a command arrives (no added latency) and at ``publish_hz`` (so silence, a stale pose or
 an e-stop become explicit zeros). On shutdown the last messages sent are zeros.
 """
@@ -18,11 +21,21 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from rigbot.control.safety_gate import SafetyGate, SafetyLimits, limits_from_robot_yaml
-from rigbot.limits import MAX_LINEAR_SPEED_M_S
+from rigbot.limits import DEFAULT_ANGULAR_SPEED_RAD_S, MAX_ANGULAR_SPEED_RAD_S, MAX_LINEAR_SPEED_M_S
 from rigbot.sim.robot import DEFAULT_ROBOT
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.node_runtime import declare, declare_fields, linger, run
+
+# name -> (description, highest value): 0 keeps the limits file's speed; a value may tighten it, and one above it
+# stops the gate at start (rigbot.control.safety_gate.limits_from_robot_yaml), so no parameter lifts the file's limit
+SPEED_PARAMETERS = {
+    "max_linear_speed": ("per-axis linear limit, m/s; 0: the limits file's max_linear_speed; a value may only lower "
+                         "the file's limit, never raise it", MAX_LINEAR_SPEED_M_S),
+    "max_angular_speed": ("per-axis angular limit, rad/s; 0: the limits file's (a deployment's max_angular_speed; "
+                          f"{DEFAULT_ANGULAR_SPEED_RAD_S:g} for a robot description, which states none); a value may "
+                          "only lower the file's limit, never raise it", MAX_ANGULAR_SPEED_RAD_S),
+}
 
 
 class SafetyGateNode(Node):
@@ -30,12 +43,12 @@ class SafetyGateNode(Node):
         super().__init__(name, **kwargs)
         limits_file = declare(self, "limits_file", "", "robot or deployment YAML with workspace.low/high and "
                               "max_linear_speed; empty: the built-in twin arm (sim/robots/tabletop_arm.yaml)")
-        # the box comes from the file; its speed too, unless max_linear_speed (0: the file's) tightens it
-        overrides = declare_fields(self, SafetyLimits, skip=("workspace_low", "workspace_high", "max_linear_speed"))
-        max_linear = declare(self, "max_linear_speed", 0.0, "per-axis linear limit, m/s; 0: the limits file's",
-                             (0.0, MAX_LINEAR_SPEED_M_S))
-        if max_linear > 0:
-            overrides["max_linear_speed"] = max_linear
+        # the box comes from the file; its speeds too, unless a speed parameter (0: the file's) tightens one
+        overrides = declare_fields(self, SafetyLimits, skip=("workspace_low", "workspace_high", *SPEED_PARAMETERS))
+        for name, (description, most) in SPEED_PARAMETERS.items():
+            value = declare(self, name, 0.0, description, (0.0, most))
+            if value > 0:
+                overrides[name] = value
         self.publish_hz = declare(self, "publish_hz", 50.0, "rate of the output when no command arrives, Hz",
                                   (1.0, 1000.0))
         self.frame_id = declare(self, "frame_id", "base_link", "frame of the zero commands the gate makes itself")
