@@ -5,6 +5,8 @@ The API other parts use (the recorder node, the learner, and ``rigbot record``/`
 - ``McapFolderWriter(folder, RecordingConfig(...))`` with ``add_topic``, ``write(topic, cdr_bytes, log_time_ns,
   publish_time_ns)``, ``tick``, ``close``: rolling MCAP files + rosbag2 ``metadata.yaml``
   (``mcap_folder_writer``).
+- ``CheckedRecording(writer, max_age)``: the recorder node's checks of each message before it is written, and its
+  counts of what was written and refused, per topic and kind of problem (``checked_recording``).
 - ``read_recording(folder_or_file, topics=None)``: ``RecordedMessage``s (``.decode()`` gives the ROS fields),
   recovering the complete chunks of a file a crash cut short; ``scan`` reports per file (``mcap_reading``).
 - ``recording_to_frames(recording, dataset_dir, ...)`` / ``frames_to_recording(dataset_dir, recording)``: to and

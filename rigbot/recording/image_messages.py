@@ -1,4 +1,4 @@
-"""sensor_msgs/Image <-> RGB arrays, without ROS: for recorded messages, and for the nodes' (through
+"""sensor_msgs/Image <-> RGB arrays and latents, without ROS: for recorded messages, and for the nodes' (through
 ``rigbot_ros.conversions``), so a message is checked the same way wherever it comes from.
 
 Images can come from any camera driver, or any recording, so every field is checked before the bytes are
@@ -12,6 +12,7 @@ import numpy as np
 from rigbot import media
 from rigbot.text import short_repr
 
+LATENT_ENCODING = "32FC1"  # a latent: a 1-row image of float32 (rigbot_ros.conversions says why)
 _CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
 
 
@@ -48,6 +49,22 @@ def image_to_rgb(msg) -> np.ndarray:
         return np.repeat(pixels, 3, axis=2)
     rgb = pixels[..., :3]
     return np.ascontiguousarray(rgb[..., ::-1] if enc.startswith("bgr") else rgb)
+
+
+def image_to_latent(msg, dim: int | None = None) -> np.ndarray:
+    """A latent (a 1-row 32FC1 sensor_msgs/Image) as float32 numbers, ``dim`` of them if given; a
+    ``BadImageMessage`` saying what is wrong otherwise (not finite included)."""
+    if msg.encoding != LATENT_ENCODING or msg.height != 1:
+        raise BadImageMessage(f"a latent is a 1-row {LATENT_ENCODING} image, got a {msg.height}-row "
+                              f"{short_repr(msg.encoding, 40)} image")
+    if len(msg.data) != 4 * msg.width or msg.step != 4 * msg.width:
+        raise BadImageMessage(f"latent of width {msg.width} carries {len(msg.data)} bytes, step {msg.step}")
+    if dim is not None and msg.width != dim:
+        raise BadImageMessage(f"latent has {msg.width} numbers, expected {dim}")
+    z = np.frombuffer(msg.data, "<f4" if not msg.is_bigendian else ">f4").astype(np.float32)
+    if not np.all(np.isfinite(z)):
+        raise BadImageMessage("latent is not finite")
+    return z
 
 
 def rgb_to_image(rgb: np.ndarray, t_ns: int, frame_id: str) -> dict:

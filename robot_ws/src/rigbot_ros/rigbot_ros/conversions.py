@@ -18,14 +18,13 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from rigbot.recording import image_messages
-from rigbot.text import short_repr
 
 
 class BadMessageError(ValueError):
     """A message rigbot refuses to act on; the text says what is wrong with it."""
 
 
-LATENT_ENCODING = "32FC1"
+LATENT_ENCODING = image_messages.LATENT_ENCODING
 
 
 # ---- time -----------------------------------------------------------------------------------------------------
@@ -75,17 +74,12 @@ def latent_to_image(z: np.ndarray, stamp: Time | float, frame_id: str) -> Image:
 
 
 def image_to_latent(msg: Image, dim: int | None = None) -> np.ndarray:
-    if msg.encoding != LATENT_ENCODING or msg.height != 1:
-        raise BadMessageError(f"a latent is a 1-row {LATENT_ENCODING} image, got a {msg.height}-row "
-                              f"{short_repr(msg.encoding, 40)} image")
-    if len(msg.data) != 4 * msg.width or msg.step != 4 * msg.width:
-        raise BadMessageError(f"latent of width {msg.width} carries {len(msg.data)} bytes, step {msg.step}")
-    if dim is not None and msg.width != dim:
-        raise BadMessageError(f"latent has {msg.width} numbers, expected {dim}")
-    z = np.frombuffer(msg.data, "<f4" if not msg.is_bigendian else ">f4").astype(np.float32)
-    if not np.all(np.isfinite(z)):
-        raise BadMessageError("latent is not finite")
-    return z
+    """A latent message as float32 numbers (``dim`` of them if given): ``rigbot.recording.image_messages``'s
+    decoder, which recorded latents are read with too."""
+    try:
+        return image_messages.image_to_latent(msg, dim)
+    except image_messages.BadImageMessage as e:
+        raise BadMessageError(str(e)) from None
 
 
 # ---- commands and poses ---------------------------------------------------------------------------------------
