@@ -108,7 +108,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert len(list((out / "training").glob("step_*"))) == 1  # older states are cleaned up
 
 
-# What each agent's preset (rigbot.policy.training.rig.AGENTS) makes of a run: its learner, what it sees, its reward.
+# What each agent's preset (rigbot.policy.agents.AGENTS) makes of a run: its learner, what it sees, its reward.
 PRESETS = {"sac": ("sac", "latent", "squared_goal_distance"),
            "oracle": ("td3", "state", "goal_distance"),
            "pixel-her": ("td3", "latent", "pixel_distance")}
