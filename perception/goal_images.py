@@ -6,17 +6,20 @@ image's reconstruction error with the VAE's held-out error: noise, a photo of so
 buffer reconstructs far worse than any real view of the workspace, and is refused instead of producing a
 meaningless goal latent.
 
-The library is a folder of PNG files, one per goal, named ``NAME.png``.
+The library is a folder of PNG files, one per goal, named ``NAME.png``. ``GoalTracker`` keeps the current goal
+and what the goal node reports about it (where it came from, the last image refused, how far the camera's latent
+is from it), with its settings in ``GoalConfig``.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rigbot import media
+from rigbot.config import spec
 from rigbot.perception.preprocessing import BadImageError, preprocess
 from rigbot.text import short_repr
 
@@ -105,5 +108,70 @@ class GoalLibrary:
             raise FileNotFoundError(f"no goal named {name!r} in {self.folder} (saved goals: {known})")
         return media.read_image(path)
 
+    def load_named(self, name: str) -> tuple[np.ndarray, str]:
+        """``(image, where it came from)`` of ``name``: an image file if it has a suffix and is a file, else the
+        saved goal of that name; FileNotFoundError or ValueError says why neither is there."""
+        path = Path(name).expanduser()
+        if path.suffix and path.is_file():
+            return media.read_image(path), f"file {path}"
+        return self.load(name), f"saved goal {name!r}"
+
     def save(self, name: str, image: np.ndarray) -> Path:
         return media.write_png(self.path(name), image)
+
+
+@dataclass
+class GoalConfig:
+    """When a goal counts as reached, and which goal images are refused."""
+
+    reached_threshold: float = field(default=1.0, metadata=spec("latent distance counted as reached",
+                                                                range=(0.0, 1000.0)))
+    max_error_ratio: float = field(default=5.0, metadata=spec(
+        "refuse goal images the VAE reconstructs worse than this many times its held-out error (0: off)",
+        range=(0.0, 1e6)))
+
+
+class GoalTracker:
+    """The current goal: where it came from and when (``stamp``: the key of the image it was made from), the last
+    goal image refused, and the latent distance from it of the latest observation."""
+
+    def __init__(self, encoder, reference_error: float | None, cfg: GoalConfig | None = None):
+        self.encoder, self.reference_error, self.cfg = encoder, reference_error, cfg or GoalConfig()
+        self.goal: Goal | None = None
+        self.source = self.stamp = self.last_error = ""
+        self.distance: float | None = None
+
+    def offer(self, image: np.ndarray, source: str, stamp: str) -> tuple[Goal | None, str]:
+        """``(the new goal, what happened)``, or ``(None, why it was refused)`` (then the previous goal stays)."""
+        try:
+            goal = make_goal(image, self.encoder, self.reference_error, self.cfg.max_error_ratio)
+        except BadImageError as e:
+            return None, self.refuse(f"goal image from {source} refused: {e}", stamp)
+        self.goal, self.source, self.stamp, self.last_error, self.distance = goal, source, stamp, "", None
+        return goal, f"new goal from {source} (reconstruction error {goal.reconstruction_error:.4f})"
+
+    def refuse(self, message: str, stamp: str) -> str:
+        """Note a refused goal image (made from the image stamped ``stamp``); returns ``message``."""
+        self.last_error, self.stamp = message, stamp
+        return message
+
+    def observe(self, latent: np.ndarray) -> None:
+        """The latest observation's latent (of the goal's size): sets ``distance``."""
+        if self.goal is not None:
+            self.distance = float(np.linalg.norm(latent - self.goal.latent))
+
+    @property
+    def reached(self) -> bool:
+        return self.distance is not None and self.distance <= self.cfg.reached_threshold
+
+    def status(self) -> tuple[str, str, dict[str, str]]:
+        """``(level: 'ok', 'warn' or 'error', message, values)`` as the goal node reports them."""
+        level, message = ("warn", "no goal") if self.goal is None else ("ok", "reached" if self.reached else
+                                                                        "not reached")
+        if self.last_error:
+            level, message = "error", f"{message}; last goal refused: {self.last_error}"
+        return level, message, {
+            "goal": self.source, "goal_stamp": self.stamp,
+            "latent_distance": "" if self.distance is None else f"{self.distance:.4f}",
+            "reached_threshold": f"{self.cfg.reached_threshold:g}", "reached": str(self.reached).lower(),
+            "error": self.last_error}

@@ -113,7 +113,7 @@ def cmd_goal_set(args) -> int:
     image = media.read_image(path) if path.is_file() or path.suffix else GoalLibrary(args.library).load(args.image)
     with _Session() as s:
         stamp = s.node.get_clock().now().to_msg()
-        key = f"{stamp.sec}.{stamp.nanosec:09d}"
+        key = conv.stamp_key(stamp)
         answer: list[DiagnosticStatus] = []
 
         def on_status(msg: DiagnosticStatus) -> None:

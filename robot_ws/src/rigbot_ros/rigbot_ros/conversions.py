@@ -16,6 +16,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
 
 from rigbot.recording import image_messages
 
@@ -35,6 +36,12 @@ def to_seconds(stamp: Time) -> float:
 def to_stamp(seconds: float) -> Time:
     sec = math.floor(seconds)
     return Time(sec=int(sec), nanosec=min(int(round((seconds - sec) * 1e9)), 999_999_999))
+
+
+def stamp_key(stamp: Time) -> str:
+    """A stamp as text, exact: the goal node reports the stamp of the image each goal came from as this (status
+    value ``goal_stamp``), so whoever sent the image can find the answer to it."""
+    return f"{stamp.sec}.{stamp.nanosec:09d}"
 
 
 def header(stamp: Time | float, frame_id: str) -> Header:
@@ -126,3 +133,16 @@ def pinhole_from_fov(width: int, height: int, vertical_fov_deg: float) -> tuple[
     """fx, fy, cx, cy of an ideal camera with square pixels and the given vertical field of view."""
     fy = 0.5 * height / math.tan(math.radians(vertical_fov_deg) / 2)
     return fy, fy, (width - 1) / 2, (height - 1) / 2
+
+
+# ---- RViz -----------------------------------------------------------------------------------------------------
+def text_marker(text: str, rgb, stamp: Time | float, frame_id: str, ns: str, height: float = 0.04) -> Marker:
+    """A text Marker facing the viewer (id 0 of namespace ``ns``: each one replaces the last), in colour ``rgb``
+    (0..1 each), ``height`` m tall."""
+    marker = Marker(header=header(stamp, frame_id), ns=ns, id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                    text=text)
+    marker.scale.z = height
+    marker.color.r, marker.color.g, marker.color.b = (float(c) for c in rgb)
+    marker.color.a = 1.0
+    marker.pose.orientation.w = 1.0
+    return marker

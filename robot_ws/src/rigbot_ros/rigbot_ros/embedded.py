@@ -65,13 +65,13 @@ def run_embedded(task: str = "reach", checkpoint: str | Path | None = None, seed
                  PolicyNode(policy=policy, parameter_overrides=[ckpt, Parameter("autostart", value=True)] + (
                      [] if real_time else [Parameter("control_hz", value=1000.0)])),
                  SafetyGateNode(parameter_overrides=[Parameter("limits_file", value=str(twin.twin.robot.source))])]
-        goal_node = nodes[2]
+        goal = nodes[2].tracker  # the goal node's current goal and distance
         env = twin.twin
         if goal_file:
             goal_image, true_goal, source = media.read_image(goal_file), None, goal_file
         else:
             goal_image, true_goal, source = env.goal_image, env.goal.copy(), f"the twin (seed {seed})"
-        ok, message = goal_node.set_goal(goal_image, source)
+        ok, message = nodes[2].set_goal(goal_image, source)
         if not ok:
             raise ValueError(message)
         log(f"rigbot sim: {task} policy from {checkpoint}; goal image from {source}"
@@ -92,17 +92,17 @@ def run_embedded(task: str = "reach", checkpoint: str | Path | None = None, seed
                         break
                 if time.monotonic() - last_print >= 1.0:
                     last_print = time.monotonic()
-                    log(_progress(time.monotonic() - start, twin, goal_node))
+                    log(_progress(time.monotonic() - start, twin, goal))
         result = {"steps": twin.steps, "seconds": time.monotonic() - start,
-                  "latent_distance": goal_node.distance, "reached": False,
+                  "latent_distance": goal.distance, "reached": False,
                   **{k: v for k, v in twin.info.items() if k.endswith("_distance")}}
         if true_goal is not None:
             result["reached"] = bool(twin.info.get("is_success"))
-        elif goal_node.distance is not None:
-            result["reached"] = goal_node.distance <= goal_node.reached_threshold
-        log(_progress(result["seconds"], twin, goal_node))
+        elif goal.distance is not None:
+            result["reached"] = goal.reached
+        log(_progress(result["seconds"], twin, goal))
         picture = media.write_png(Path(out) / "sim_result.png", media.panel(
-            [env.render(), goal_node.goal.image, goal_node.goal.reconstruction],
+            [env.render(), goal.goal.image, goal.goal.reconstruction],
             ["camera at the end", "goal image", "goal as the VAE sees it"]))
         dists = ", ".join(f"{k.replace('_distance', '')} {v * 100:.1f} cm" for k, v in result.items()
                           if k.endswith("_distance") and k != "latent_distance")
@@ -119,8 +119,8 @@ def run_embedded(task: str = "reach", checkpoint: str | Path | None = None, seed
         rclpy.try_shutdown()
 
 
-def _progress(t: float, twin, goal_node) -> str:
+def _progress(t: float, twin, goal) -> str:
     dists = "  ".join(f"{k.replace('_distance', '')} {v * 100:5.1f} cm" for k, v in twin.info.items()
                       if k.endswith("_distance"))
-    latent = "" if goal_node.distance is None else f"  latent distance {goal_node.distance:.3f}"
+    latent = "" if goal.distance is None else f"  latent distance {goal.distance:.3f}"
     return f"  t {t:5.1f} s  step {twin.steps:4d}  {dists}{latent}"
