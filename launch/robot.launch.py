@@ -88,7 +88,7 @@ def generate_launch_description():
     learner = Node(
         package="rigbot_ros", executable="learner_node", name="learner", output="screen",
         parameters=[params, {"store": arg("checkpoint")}],
-        remappings=[(ARM_COMMAND, arg("command_topic")), (EE_POSE, arg("ee_pose_topic"))],
+        remappings=[(ARM_COMMAND, arg("command_topic"))],
         condition=learning)
     episodes = Node(
         package="rigbot_ros", executable="episode_manager_node", name="episode_manager", output="screen",

@@ -6,7 +6,7 @@ sampled transition gets its episode's goal, an imagined goal (a VAE prior sample
 episode, and TD3 (or whichever agent the policy holds) takes gradient steps on them. What changes on a robot:
 
 - **Transitions come from outside.** The learner node builds them from the topics (latent, arm command, goal:
-  ``LiveEpisode``);
+  ``LiveEpisode``, ``RobotEpisodes``);
   recordings and frame datasets on disk (``rigbot collect``, converted robot recordings) are read too, with
   actions derived from the hand's motion as ``policy.offline`` does.
 - **Episodes have no fixed length.** A robot episode may be cut short by a pause or an e-stop. The replay needs a
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rigbot import config
 from rigbot.config import spec
 from rigbot.files import atomic_write
 from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
@@ -282,6 +281,66 @@ class LiveEpisode:
         return self.learner.record_episode(np.stack(self.latents), np.stack(self.actions), goal)
 
 
+class RobotEpisodes:
+    """The learner node's bookkeeping, no ROS in it: which frames make an episode, and the arm command each carries.
+
+    Episodes are delimited by the episode manager's events (``event``: ``started``, ``complete``, ``aborted``)
+    once one has been heard; without an episode manager, by goal changes (``new_goal``). A frame's action is the
+    arm command in force when it arrives (``command``), or zero if that is older than ``command_max_age`` s (the
+    arm has stopped). ``info`` and ``error`` take the lines to log."""
+
+    def __init__(self, learner: OnlineLearner, command_max_age: float, info=print, error=print):
+        self.learner, self.command_max_age, self.info, self.error = learner, command_max_age, info, error
+        self.goal: np.ndarray | None = None
+        self._command, self._command_time = np.zeros(3), -np.inf
+        self.managed = False  # an episode manager has spoken: it delimits the episodes
+        self.recording = False
+        self.episode = LiveEpisode(learner)
+
+    @property
+    def wants_frames(self) -> bool:
+        return self.recording and self.goal is not None
+
+    def command(self, linear: np.ndarray, now: float) -> None:
+        self._command, self._command_time = linear, now
+
+    def new_goal(self, goal: np.ndarray) -> None:
+        if not self.managed:  # no episode manager: a new goal starts a new episode
+            self.end("goal changed")
+            self.recording = True
+        self.goal = goal
+
+    def event(self, kind: str) -> None:
+        self.managed = True
+        if kind == "started":
+            self.end("a new episode started")
+            self.recording = True
+        elif kind in ("complete", "aborted"):
+            self.end(kind)
+
+    def frame(self, latent: np.ndarray, now: float) -> None:
+        """A frame's latent (arrived at ``now``), if ``wants_frames``; a window the replay refuses is logged."""
+        if not self.wants_frames:
+            return
+        fresh = now - self._command_time <= self.command_max_age
+        try:
+            self.episode.step(latent, self._command if fresh else np.zeros(3), self.goal)
+        except ValueError as e:
+            self.error(f"window not stored: {e}")
+
+    def end(self, why: str) -> None:
+        """End the episode (saved if it has transitions and a goal); frames wait for the next one."""
+        episode, self.episode, self.recording = self.episode, LiveEpisode(self.learner), False
+        try:
+            path = episode.finish(self.goal)
+        except (ValueError, OSError) as e:
+            self.error(f"episode not saved: {e}")
+            return
+        if path is not None:
+            self.info(f"episode ended ({why}): {len(episode.actions)} transitions, {episode.fed} of them in replay "
+                      f"windows; {self.learner.transitions} transitions in all; saved {path.name}")
+
+
 class TrainingThread:
     """Runs ``learner.step`` in the background until stopped; ``on_version(n)`` is called for each new version."""
 
@@ -309,7 +368,3 @@ class TrainingThread:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-
-
-def config_from_dict(data: dict | None, source: str = "learner config") -> OnlineLearnerConfig:
-    return config.from_dict(OnlineLearnerConfig, data or {}, source=source)

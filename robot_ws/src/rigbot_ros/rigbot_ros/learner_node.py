@@ -1,14 +1,15 @@
 """learner node: keeps training the policy on what the robot does, and publishes improved weights as versions.
 
 in:  /rigbot/latent (sensor QoS), /servo_node/delta_twist_cmds (the gated commands the arm executed),
-     /rigbot/goal/latent (latched), /rigbot/ee_pose, /rigbot/episode/status (episode starts and ends)
+     /rigbot/goal/latent (latched), /rigbot/episode/status (episode starts and ends)
 out: /rigbot/learner/version (UInt32, latched: the newest version published to the weight store),
      /rigbot/learner/status (diagnostic_msgs/DiagnosticStatus, once a second)
 
 Transitions: each latent that arrives during an episode is a step; its action is the gated command the arm was
 executing when the next latent arrived (what the arm did, not what the policy asked: the gate may have clamped
 it), as a fraction of the speed limit. Episodes are delimited by the episode manager's status (``started``,
-``complete``/``aborted``); without an episode manager, by goal changes. The algorithm is
+``complete``/``aborted``); without an episode manager, by goal changes (rigbot.policy.training.online_learner's
+RobotEpisodes). The algorithm is
 rigbot.policy.training.online_learner's, on a background thread paced by the data (``updates_per_step``).
 
 The weight store (``store``) is made from ``checkpoint`` when it does not exist yet. The policy node runs the
@@ -19,14 +20,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped, TwistStamped
+from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import UInt32
 
-from rigbot.policy.training.online_learner import LiveEpisode
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.node_runtime import StartupError, declare, declare_config, one_torch_thread, run
@@ -35,7 +34,8 @@ from rigbot_ros.node_runtime import StartupError, declare, declare_config, one_t
 class LearnerNode(Node):
     def __init__(self, name: str = "learner", **kwargs):
         super().__init__(name, **kwargs)
-        from rigbot.policy.training.online_learner import OnlineLearner, OnlineLearnerConfig, TrainingThread
+        from rigbot.policy.training.online_learner import (OnlineLearner, OnlineLearnerConfig, RobotEpisodes,
+                                                           TrainingThread)
         from rigbot.policy.weights.weight_store import STORE, WeightStore
 
         store_dir = declare(self, "store", "checkpoints/live", "weight store folder (made from 'checkpoint' if "
@@ -47,7 +47,7 @@ class LearnerNode(Node):
                            "recordings) to learn from as well, read at start")
         resume = declare(self, "load_episodes", True, "re-read the episodes an earlier run saved in the store")
         seed = declare(self, "seed", 0, "random seed of the learner", (0, 2**31 - 1))
-        self.command_max_age = declare(self, "command_max_age", 0.3, "an arm command older than this when the "
+        command_max_age = declare(self, "command_max_age", 0.3, "an arm command older than this when the "
                                        "next frame arrives counts as zero (the arm stopped), s", (0.01, 10.0))
         one_torch_thread()
         try:
@@ -75,15 +75,10 @@ class LearnerNode(Node):
         self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR)
         self.create_subscription(TwistStamped, topics.ARM_COMMAND, self.on_command, topics.COMMAND)
         self.create_subscription(Image, topics.GOAL_LATENT, self.on_goal, topics.LATCHED)
-        self.create_subscription(PoseStamped, topics.EE_POSE, self.on_pose, topics.SENSOR)
         self.create_subscription(DiagnosticStatus, topics.EPISODE_STATUS, self.on_episode, topics.EVENTS)
         self.create_timer(1.0, self.publish_status)
-        self.goal: np.ndarray | None = None
-        self.command, self.command_time = np.zeros(3), -np.inf
-        self.hand = None
-        self.managed = False  # an episode manager has spoken: it delimits the episodes
-        self.recording = False
-        self.episode = LiveEpisode(self.learner)
+        self.episodes = RobotEpisodes(self.learner, command_max_age, info=self.get_logger().info,
+                                      error=self.get_logger().error)
         self.last_error = ""
         self.version_pub.publish(UInt32(data=self.learner.version))
         self.thread = TrainingThread(self.learner, self.on_version, self.on_training_error).start()
@@ -93,10 +88,7 @@ class LearnerNode(Node):
 
     # ---- inputs -----------------------------------------------------------------------------------------------
     def on_command(self, msg: TwistStamped) -> None:
-        self.command, self.command_time = conv.twist_arrays(msg)[0], time.monotonic()
-
-    def on_pose(self, msg: PoseStamped) -> None:
-        self.hand = conv.position(msg)
+        self.episodes.command(conv.twist_arrays(msg)[0], time.monotonic())
 
     def on_goal(self, msg: Image) -> None:
         try:
@@ -104,45 +96,20 @@ class LearnerNode(Node):
         except ValueError as e:
             self.get_logger().error(f"refused a goal latent: {e}")
             return
-        if not self.managed:  # no episode manager: a new goal starts a new episode
-            self.end_episode("goal changed")
-            self.recording = True
-        self.goal = goal
+        self.episodes.new_goal(goal)
 
     def on_episode(self, msg: DiagnosticStatus) -> None:
-        event = {kv.key: kv.value for kv in msg.values}.get("event", "")
-        self.managed = True
-        if event == "started":
-            self.end_episode("a new episode started")
-            self.recording = True
-        elif event in ("complete", "aborted"):
-            self.end_episode(event)
+        self.episodes.event({kv.key: kv.value for kv in msg.values}.get("event", ""))
 
     def on_latent(self, msg: Image) -> None:
-        if not self.recording or self.goal is None:
+        if not self.episodes.wants_frames:
             return
         try:
             z = conv.image_to_latent(msg, self.learner.agent.obs_dim)
         except ValueError as e:
             self.get_logger().error(f"refused a latent: {e}", throttle_duration_sec=2.0)
             return
-        fresh = time.monotonic() - self.command_time <= self.command_max_age  # else the arm has stopped
-        try:
-            self.episode.step(z, self.command if fresh else np.zeros(3), self.goal)
-        except ValueError as e:
-            self.get_logger().error(f"window not stored: {e}")
-
-    def end_episode(self, why: str) -> None:
-        episode, self.episode, self.recording = self.episode, LiveEpisode(self.learner), False
-        try:
-            path = episode.finish(self.goal)
-        except (ValueError, OSError) as e:
-            self.get_logger().error(f"episode not saved: {e}")
-            return
-        if path is not None:
-            self.get_logger().info(f"episode ended ({why}): {len(episode.actions)} transitions, {episode.fed} of "
-                                   f"them in replay windows; {self.learner.transitions} transitions in all; saved "
-                                   f"{path.name}")
+        self.episodes.frame(z, time.monotonic())
 
     # ---- learning thread --------------------------------------------------------------------------------------
     def on_version(self, version: int) -> None:
@@ -157,7 +124,7 @@ class LearnerNode(Node):
         lr = self.learner
         level = DiagnosticStatus.ERROR if self.last_error else DiagnosticStatus.OK
         values = {"version": lr.version, "updates": lr.updates, "transitions": lr.transitions,
-                  "episodes": lr.episodes, "recording": self.recording, "error": self.last_error}
+                  "episodes": lr.episodes, "recording": self.episodes.recording, "error": self.last_error}
         self.status_pub.publish(DiagnosticStatus(
             level=level, name="rigbot learner", hardware_id="rigbot",
             message=self.last_error or f"version {lr.version}, {lr.updates} updates on {lr.transitions} transitions",
