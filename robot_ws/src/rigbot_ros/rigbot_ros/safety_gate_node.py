@@ -27,28 +27,26 @@ from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.node_runtime import declare, declare_fields, linger, run
 
-# name -> (description, highest value): 0 keeps the limits file's speed; a value may tighten it, and one above it
-# stops the gate at start (rigbot.control.safety_gate.limits_from_robot_yaml), so no parameter lifts the file's limit
-SPEED_PARAMETERS = {
-    "max_linear_speed": ("per-axis linear limit, m/s; 0: the limits file's max_linear_speed; a value may only lower "
-                         "the file's limit, never raise it", MAX_LINEAR_SPEED_M_S),
-    "max_angular_speed": ("per-axis angular limit, rad/s; 0: the limits file's (a deployment's max_angular_speed; "
-                          f"{DEFAULT_ANGULAR_SPEED_RAD_S:g} for a robot description, which states none); a value may "
-                          "only lower the file's limit, never raise it", MAX_ANGULAR_SPEED_RAD_S),
-}
-
 
 class SafetyGateNode(Node):
     def __init__(self, name: str = "safety_gate", **kwargs):
         super().__init__(name, **kwargs)
         limits_file = declare(self, "limits_file", "", "robot or deployment YAML with workspace.low/high and "
                               "max_linear_speed; empty: the built-in twin arm (sim/robots/tabletop_arm.yaml)")
-        # the box comes from the file; its speeds too, unless a speed parameter (0: the file's) tightens one
-        overrides = declare_fields(self, SafetyLimits, skip=("workspace_low", "workspace_high", *SPEED_PARAMETERS))
-        for name, (description, most) in SPEED_PARAMETERS.items():
-            value = declare(self, name, 0.0, description, (0.0, most))
-            if value > 0:
-                overrides[name] = value
+        # the box comes from the file; its speeds too, unless a speed parameter (0: the file's) tightens one: a
+        # value above the file's stops the gate at start (limits_from_robot_yaml), so none can lift the file's limit
+        overrides = declare_fields(self, SafetyLimits, skip=("workspace_low", "workspace_high", "max_linear_speed",
+                                                             "max_angular_speed"))
+        speeds = {
+            "max_linear_speed": declare(self, "max_linear_speed", 0.0, "per-axis linear limit, m/s; 0: the limits "
+                                        "file's max_linear_speed; a value may only lower the file's limit, never "
+                                        "raise it", (0.0, MAX_LINEAR_SPEED_M_S)),
+            "max_angular_speed": declare(self, "max_angular_speed", 0.0, "per-axis angular limit, rad/s; 0: the "
+                                         "limits file's (a deployment's max_angular_speed; "
+                                         f"{DEFAULT_ANGULAR_SPEED_RAD_S:g} for a robot description, which states "
+                                         "none); a value may only lower the file's limit, never raise it",
+                                         (0.0, MAX_ANGULAR_SPEED_RAD_S))}
+        overrides.update({name: value for name, value in speeds.items() if value > 0})
         self.publish_hz = declare(self, "publish_hz", 50.0, "rate of the output when no command arrives, Hz",
                                   (1.0, 1000.0))
         self.frame_id = declare(self, "frame_id", "base_link", "frame of the zero commands the gate makes itself")
