@@ -85,6 +85,25 @@ def reset_velocity(hand: np.ndarray, target: np.ndarray, axes: list[int], gain: 
     return v
 
 
+def episodes_on_robot(cfg: EpisodeConfig, checkpoint, limits_file, home: list[float], rng: np.random.Generator,
+                      prior=None, library: list[str] | None = None) -> tuple["EpisodeManager", float]:
+    """The episodes of the policy in ``checkpoint`` (a folder or weight store: its policy.yaml gives the axes it
+    commands and its control rate) on the robot or deployment ``limits_file`` (its workspace box, and the start
+    pose: ``home_pose``); returns the manager and that control rate, Hz. ValueError or OSError says what is wrong."""
+    from rigbot import config
+    from rigbot.control.safety_gate import limits_from_robot_yaml
+    from rigbot.policy.weights.checkpoint import read_policy_config
+    from rigbot.policy.weights.weight_store import resolve_checkpoint
+
+    policy_yaml = resolve_checkpoint(checkpoint) / "policy.yaml"
+    policy_cfg, _ = read_policy_config(config.read_yaml(policy_yaml), str(policy_yaml))
+    limits = limits_from_robot_yaml(limits_file)
+    start = home_pose(home, config.read_yaml(limits_file), limits.workspace_low, limits.workspace_high)
+    manager = EpisodeManager(cfg, limits.workspace_low, limits.workspace_high, start,
+                             list(range(policy_cfg.action_dim)), rng, prior=prior, library=library)
+    return manager, float(policy_cfg.control_hz)
+
+
 @dataclass(frozen=True)
 class Tick:
     """What the node does now: send ``command`` (m/s) if it is not None; keep the policy in charge or not;
@@ -112,6 +131,7 @@ class EpisodeManager:
         self.target = self._start_pose()
         self.phase_since: float | None = None
         self.goal_request: tuple | None = None
+        self.goal_key: str | None = None  # what the goal sent is known as in the answers about it (goal_answer)
         self.results: list[str] = []
 
     # ---- inputs -----------------------------------------------------------------------------------------------
@@ -160,6 +180,18 @@ class EpisodeManager:
 
     def goal_refused(self, why: str) -> list[EpisodeEvent]:
         return self.pause(f"goal refused: {why}") if self.phase == GOAL else []
+
+    def goal_sent(self, key: str) -> None:
+        """The goal a tick asked for went out, known as ``key`` (the node: the stamp of the image it sent)."""
+        self.goal_key = key
+
+    def goal_answer(self, key: str | None, error: str) -> list[EpisodeEvent]:
+        """An answer about the goal known as ``key``: refused (``error`` says why) or, with no error, accepted.
+        Answers about other goals (someone else's, or older ones) are ignored."""
+        if self.goal_key is None or key != self.goal_key:
+            return []
+        self.goal_key = None
+        return self.goal_refused(error) if error else self.goal_accepted()
 
     # ---- the clock ----------------------------------------------------------------------------------------------
     def tick(self, now: float, hand: np.ndarray | None) -> Tick:

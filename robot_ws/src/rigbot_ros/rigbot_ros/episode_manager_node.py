@@ -27,7 +27,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from rigbot.control.episode_manager import WARNING_KINDS, EpisodeConfig, EpisodeManager, home_pose
+from rigbot.control.episode_manager import WARNING_KINDS, EpisodeConfig, episodes_on_robot
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.lifecycle_peer import LifecyclePeer
@@ -37,11 +37,7 @@ from rigbot_ros.node_runtime import StartupError, declare, declare_config, load_
 class EpisodeManagerNode(Node):
     def __init__(self, name: str = "episode_manager", encoder=None, **kwargs):
         super().__init__(name, **kwargs)
-        from rigbot import config
-        from rigbot.control.safety_gate import limits_from_robot_yaml
         from rigbot.perception.goal_images import GoalLibrary
-        from rigbot.policy.weights.checkpoint import read_policy_config
-        from rigbot.policy.weights.weight_store import resolve_checkpoint
         from rigbot.sim.robot import DEFAULT_ROBOT
 
         checkpoint = declare(self, "checkpoint", "checkpoints/reach", "policy checkpoint folder or weight store "
@@ -60,14 +56,9 @@ class EpisodeManagerNode(Node):
         one_torch_thread()
         try:
             self.encoder = encoder if encoder is not None else load_encoder(checkpoint)
-            policy_yaml = resolve_checkpoint(checkpoint) / "policy.yaml"
-            policy_cfg, _ = read_policy_config(config.read_yaml(policy_yaml), str(policy_yaml))
-            limits = limits_from_robot_yaml(limits_file)
-            start = home_pose(home, config.read_yaml(limits_file), limits.workspace_low, limits.workspace_high)
-            self.control_hz = float(policy_cfg.control_hz)
-            self.manager = EpisodeManager(cfg, limits.workspace_low, limits.workspace_high, start,
-                                          list(range(policy_cfg.action_dim)), np.random.default_rng(seed),
-                                          prior=self.encoder.prior, library=self.library.names())
+            self.manager, self.control_hz = episodes_on_robot(cfg, checkpoint, limits_file, home,
+                                                              np.random.default_rng(seed), prior=self.encoder.prior,
+                                                              library=self.library.names())
         except (ValueError, OSError) as e:
             raise StartupError(str(e)) from None
 
@@ -82,13 +73,12 @@ class EpisodeManagerNode(Node):
         self.create_service(Trigger, "~/resume", self.on_resume)
         self.policy = LifecyclePeer(self, self.policy_node)
         self.hand, self.hand_time = None, -np.inf
-        self.goal_key = None  # the stamp of the goal image sent, to match the goal node's answer
         if start_paused:
             self.report(self.manager.pause("waiting for ~/resume"))
         self.create_timer(1.0 / self.control_hz, self.on_tick)
         self.get_logger().info(
             f"episodes: {cfg.steps} steps, goals from {cfg.goal_source}, start {cfg.start} "
-            f"({np.round(start, 3).tolist()}), at {self.control_hz:g} Hz; "
+            f"({np.round(self.manager.home, 3).tolist()}), at {self.control_hz:g} Hz; "
             + ("paused until ~/resume" if start_paused else "starting"))
 
     # ---- inputs -----------------------------------------------------------------------------------------------
@@ -101,10 +91,7 @@ class EpisodeManagerNode(Node):
 
     def on_goal_status(self, msg: DiagnosticStatus) -> None:
         values = {kv.key: kv.value for kv in msg.values}
-        if self.goal_key is None or values.get("goal_stamp") != self.goal_key:
-            return
-        self.goal_key = None
-        self.report(self.manager.goal_refused(values["error"]) if values.get("error") else self.manager.goal_accepted())
+        self.report(self.manager.goal_answer(values.get("goal_stamp"), values.get("error", "")))
 
     def on_gate_status(self, msg: String) -> None:
         self.report(self.manager.estop(msg.data == "estop"))
@@ -138,7 +125,7 @@ class EpisodeManagerNode(Node):
     def send_goal(self, kind: str, value) -> None:
         image = self.encoder.decode(np.asarray(value)[None])[0] if kind == "prior" else self.library.load(value)
         stamp = self.get_clock().now().to_msg()
-        self.goal_key = f"{stamp.sec}.{stamp.nanosec:09d}"
+        self.manager.goal_sent(conv.stamp_key(stamp))
         self.goal_pub.publish(conv.rgb_to_image(image, stamp, "camera_color_optical_frame"))
 
     def report(self, events) -> None:

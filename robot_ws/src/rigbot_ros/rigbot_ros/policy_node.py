@@ -28,8 +28,6 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import UInt32
 from std_srvs.srv import Trigger
 
-from rigbot.control.latent_control import ControlSchedule, LatentGoalController
-from rigbot.control.velocity_command import action_to_twist
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.node_runtime import declare, one_torch_thread, run
@@ -50,41 +48,30 @@ class PolicyNode(LifecycleNode):
         self.autostart = declare(self, "autostart", False, "configure and activate at start (sim); on a robot, "
                                  "leave false and activate deliberately")
         self._given_policy = policy
-        self.running = self.controller = self.schedule = self.cmd_pub = None  # RunningPolicy once configured
+        self.loop = self.cmd_pub = None  # a rigbot.control.running_policy.PolicyLoop once configured
         self._subs, self._weights = [], []  # subscriptions; the weights' publisher, subscription and services
         self.active = False
-        self.actions = 0
         if self.autostart:
             self.trigger_configure()
             self.trigger_activate()
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from rigbot.control.running_policy import RunningPolicy
-        from rigbot.control.safety_gate import check_policy_speed
+        from rigbot.control.running_policy import PolicyLoop
 
         one_torch_thread()
         try:
-            self.running = (RunningPolicy(self._given_policy) if self._given_policy is not None else
-                            RunningPolicy.load(self.checkpoint, log=lambda text: self.get_logger().error(text)))
-        except Exception as e:  # a bad checkpoint fails the transition, with the reason, instead of the process
-            self.get_logger().error(f"cannot load policy checkpoint {self.checkpoint!r}: {type(e).__name__}: {e}")
+            self.loop = PolicyLoop.start(self.checkpoint, self.limits_file, self.control_hz_param, self.max_age,
+                                         log=lambda text: self.get_logger().error(text), policy=self._given_policy)
+        except ValueError as e:  # a bad checkpoint fails the transition, with the reason, instead of the process
+            self.get_logger().error(str(e))
             return TransitionCallbackReturn.FAILURE
-        policy = self.running.policy
-        try:
-            check_policy_speed(policy.max_linear_speed, self.limits_file)
-        except ValueError as e:
-            self.get_logger().error(f"refusing policy checkpoint {self.checkpoint!r}: {e}")
-            return TransitionCallbackReturn.FAILURE
-        self.control_hz = self.control_hz_param or float(policy.control_hz)
-        self.schedule = ControlSchedule(self.control_hz)
-        self.controller = LatentGoalController(policy.act, policy.encoder.latent_dim, self.max_age)
         self.cmd_pub = self.create_lifecycle_publisher(TwistStamped, topics.POLICY_COMMAND, topics.COMMAND)
         self._subs = [self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR),
                       self.create_subscription(Image, topics.GOAL_LATENT, self.on_goal, topics.LATCHED)]
-        if self.running.live is not None:
+        if self.loop.running.live is not None:
             self._start_following()
-        self.get_logger().info(f"configured: {policy.task} policy, {self.control_hz:g} Hz, "
+        self.get_logger().info(f"configured: {self.loop.running.policy.task} policy, {self.loop.control_hz:g} Hz, "
                                f"max observation age {self.max_age * 1000:.0f} ms; inactive until activated")
         return TransitionCallbackReturn.SUCCESS
 
@@ -105,7 +92,7 @@ class PolicyNode(LifecycleNode):
         self._subs, self._weights = [], []
         if self.cmd_pub is not None:
             self.destroy_lifecycle_publisher(self.cmd_pub)
-        self.cmd_pub = self.running = self.controller = None
+        self.cmd_pub = self.loop = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -114,7 +101,7 @@ class PolicyNode(LifecycleNode):
 
     # ---- live weights -------------------------------------------------------------------------------------------
     def _start_following(self) -> None:
-        live = self.running.live
+        live = self.loop.running.live
         self.version_pub = self.create_publisher(UInt32, topics.POLICY_WEIGHTS_VERSION, topics.LATCHED)
         self._weights = [
             (self.destroy_publisher, self.version_pub),
@@ -127,12 +114,12 @@ class PolicyNode(LifecycleNode):
                                f"{topics.LEARNER_VERSION}")
 
     def on_version(self, msg: UInt32) -> None:
-        if self.running.announce(msg.data):
+        if self.loop.running.announce(msg.data):
             self.get_logger().info(f"learner published weights version {msg.data}: loading and checking it")
 
     def on_rollback(self, request, response):
         try:
-            target, problem = self.running.rollback()
+            target, problem = self.loop.running.rollback()
         except ValueError as e:
             response.success, response.message = False, str(e)
             return response
@@ -145,40 +132,32 @@ class PolicyNode(LifecycleNode):
         return response
 
     def on_follow(self, request, response):
-        self.running.follow()
+        self.loop.running.follow()
         response.success, response.message = True, "following the learner's new versions again"
         return response
 
     # ---- acting -----------------------------------------------------------------------------------------------
     def on_goal(self, msg: Image) -> None:
         try:
-            self.controller.set_goal(conv.image_to_latent(msg))
+            self.loop.controller.set_goal(conv.image_to_latent(msg))
         except ValueError as e:  # BadMessageError too
-            self.controller.z_goal = None
+            self.loop.controller.z_goal = None
             self.get_logger().error(f"refused the goal latent: {e}; not acting")
 
     def on_latent(self, msg: Image) -> None:
         try:
-            self.controller.observe(conv.image_to_latent(msg), conv.to_seconds(msg.header.stamp))
+            tick = self.loop.observe(conv.image_to_latent(msg), conv.to_seconds(msg.header.stamp), time.monotonic(),
+                                     self.get_clock().now().nanoseconds * 1e-9, self.active)
         except ValueError as e:
             self.get_logger().error(f"refused an observation latent: {e}", throttle_duration_sec=1.0)
             return
-        version = self.running.take()  # between two ticks: a checked new version, if one is waiting
-        if version is not None:
-            self.controller.act = self.running.policy.act
-            self.version_pub.publish(UInt32(data=version))
-            self.get_logger().info(f"now running weights version {version}")
-        now = time.monotonic()
-        if not self.active or not self.schedule.due(now):  # ahead of the control schedule: skip this observation
-            return
-        action, why = self.controller.step(self.get_clock().now().nanoseconds * 1e-9)
-        if action is None:
-            self.get_logger().warning(f"not acting: {why}", throttle_duration_sec=2.0)
-            return
-        linear, angular = action_to_twist(action)
-        self.cmd_pub.publish(conv.twist(linear, angular, msg.header.stamp, self.frame_id))
-        self.schedule.acted(now)
-        self.actions += 1
+        if tick.version is not None:
+            self.version_pub.publish(UInt32(data=tick.version))
+            self.get_logger().info(f"now running weights version {tick.version}")
+        if tick.why_not:
+            self.get_logger().warning(f"not acting: {tick.why_not}", throttle_duration_sec=2.0)
+        if tick.twist is not None:
+            self.cmd_pub.publish(conv.twist(*tick.twist, msg.header.stamp, self.frame_id))
 
 
 def main(args=None) -> int:
