@@ -15,7 +15,7 @@ checked on a background thread (hashes, config, VAE, finite weights, a forward p
 and swapped in between two control ticks, so commanding never stops; a version that fails a check is refused,
 logged, and the running one stays. out: /rigbot/policy/weights_version (UInt32, latched: the version in use).
 services: ~/rollback_weights (Trigger: back to the version in use before, and stop following the learner),
-~/follow_learner (Trigger: take new versions again).
+~/follow_learner (Trigger: take new versions again). These live-weights endpoints are rigbot_ros.weights_endpoints'.
 """
 from __future__ import annotations
 
@@ -25,12 +25,11 @@ import numpy as np
 from geometry_msgs.msg import TwistStamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
-from std_msgs.msg import UInt32
-from std_srvs.srv import Trigger
 
 from rigbot_ros import conversions as conv
 from rigbot_ros import topics
 from rigbot_ros.node_runtime import declare, one_torch_thread, run
+from rigbot_ros.weights_endpoints import WeightsEndpoints
 
 
 class PolicyNode(LifecycleNode):
@@ -49,7 +48,7 @@ class PolicyNode(LifecycleNode):
                                  "leave false and activate deliberately")
         self._given_policy = policy
         self.loop = self.cmd_pub = None  # a rigbot.control.running_policy.PolicyLoop once configured
-        self._subs, self._weights = [], []  # subscriptions; the weights' publisher, subscription and services
+        self._subs, self.weights = [], None  # subscriptions; WeightsEndpoints when running a weight store
         self.active = False
         if self.autostart:
             self.trigger_configure()
@@ -70,7 +69,7 @@ class PolicyNode(LifecycleNode):
         self._subs = [self.create_subscription(Image, topics.LATENT, self.on_latent, topics.SENSOR),
                       self.create_subscription(Image, topics.GOAL_LATENT, self.on_goal, topics.LATCHED)]
         if self.loop.running.live is not None:
-            self._start_following()
+            self.weights = WeightsEndpoints(self, self.loop.running)
         self.get_logger().info(f"configured: {self.loop.running.policy.task} policy, {self.loop.control_hz:g} Hz, "
                                f"max observation age {self.max_age * 1000:.0f} ms; inactive until activated")
         return TransitionCallbackReturn.SUCCESS
@@ -87,9 +86,11 @@ class PolicyNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for destroy, thing in [*((self.destroy_subscription, s) for s in self._subs), *self._weights]:
-            destroy(thing)
-        self._subs, self._weights = [], []
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        if self.weights is not None:
+            self.weights.destroy()
+        self._subs, self.weights = [], None
         if self.cmd_pub is not None:
             self.destroy_lifecycle_publisher(self.cmd_pub)
         self.cmd_pub = self.loop = None
@@ -98,43 +99,6 @@ class PolicyNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
         return TransitionCallbackReturn.SUCCESS
-
-    # ---- live weights -------------------------------------------------------------------------------------------
-    def _start_following(self) -> None:
-        live = self.loop.running.live
-        self.version_pub = self.create_publisher(UInt32, topics.POLICY_WEIGHTS_VERSION, topics.LATCHED)
-        self._weights = [
-            (self.destroy_publisher, self.version_pub),
-            (self.destroy_subscription,
-             self.create_subscription(UInt32, topics.LEARNER_VERSION, self.on_version, topics.LATCHED)),
-            (self.destroy_service, self.create_service(Trigger, "~/rollback_weights", self.on_rollback)),
-            (self.destroy_service, self.create_service(Trigger, "~/follow_learner", self.on_follow))]
-        self.version_pub.publish(UInt32(data=live.version))
-        self.get_logger().info(f"weights: version {live.version} of store {live.store.root}; following "
-                               f"{topics.LEARNER_VERSION}")
-
-    def on_version(self, msg: UInt32) -> None:
-        if self.loop.running.announce(msg.data):
-            self.get_logger().info(f"learner published weights version {msg.data}: loading and checking it")
-
-    def on_rollback(self, request, response):
-        try:
-            target, problem = self.loop.running.rollback()
-        except ValueError as e:
-            response.success, response.message = False, str(e)
-            return response
-        if problem is not None:
-            self.get_logger().error(problem)
-        response.success = True
-        response.message = (f"rolling back to weights version {target} at the next tick; not following the learner "
-                            "until ~/follow_learner is called")
-        self.get_logger().warning(response.message)
-        return response
-
-    def on_follow(self, request, response):
-        self.loop.running.follow()
-        response.success, response.message = True, "following the learner's new versions again"
-        return response
 
     # ---- acting -----------------------------------------------------------------------------------------------
     def on_goal(self, msg: Image) -> None:
@@ -152,8 +116,7 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(f"refused an observation latent: {e}", throttle_duration_sec=1.0)
             return
         if tick.version is not None:
-            self.version_pub.publish(UInt32(data=tick.version))
-            self.get_logger().info(f"now running weights version {tick.version}")
+            self.weights.now_running(tick.version)
         if tick.why_not:
             self.get_logger().warning(f"not acting: {tick.why_not}", throttle_duration_sec=2.0)
         if tick.twist is not None:
