@@ -38,6 +38,9 @@ from rigbot.policy.agents.td3 import EXPLORATION_NOISE, TD3Config
 from rigbot.policy.training.replay_buffer import HindsightReplayBuffer, RelabelConfig
 from rigbot.policy.training.run import Trainer
 
+# the learners of the online agents; each has its config below, under its own name
+ONLINE_LEARNERS = tuple(dict.fromkeys(AGENTS[name].learner for name in agent_names("online")))
+
 
 @dataclass
 class RIGConfig:
@@ -66,7 +69,7 @@ class RIGConfig:
                                                               range=(1, 1000)))
     relabel: RelabelConfig = field(default_factory=RelabelConfig, metadata=spec("goal relabelling"))
     td3: TD3Config = field(default_factory=TD3Config, metadata=spec("TD3 hyperparameters"))
-    learner: Literal["td3", "sac", "ris"] = field(
+    learner: Literal[ONLINE_LEARNERS] = field(
         default="td3", metadata=spec("the off-policy agent: td3 (RIG), sac (latent-goal SAC), ris (imagined subgoals)"))
     sac: SACConfig = field(default_factory=SACConfig, metadata=spec("SAC hyperparameters (learner: sac)"))
     ris: RISConfig = field(default_factory=RISConfig, metadata=spec("RIS hyperparameters (learner: ris)"))

@@ -48,7 +48,7 @@ class PolicyConfig:
     control_hz: float = field(metadata=spec("actions per second it was trained at", range=(1.0, 500.0)))
     image_size: int = field(metadata=spec("camera image side it was trained on, pixels", range=(32, 256)))
     # every key of LEARNERS (tests/test_policy.py checks it)
-    learner: Literal["td3", "sac", "ris", "hiql"] = field(default="td3", metadata=spec("the agent kind"))
+    learner: Literal[tuple(LEARNERS)] = field(default="td3", metadata=spec("the agent kind"))
 
 
 FIELDS = tuple(PolicyConfig.__dataclass_fields__)
