@@ -61,6 +61,11 @@ def nonnegative_float(text: str) -> float:
     return _number(text, lambda v: v >= 0, "a finite number, zero or more")
 
 
+def unit_fraction(text: str) -> float:
+    """argparse type for rates and fractions: a finite number from 0 to 1."""
+    return _number(text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts and sizes: a whole number above zero."""
     try:

@@ -108,6 +108,35 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert len(list((out / "training").glob("step_*"))) == 1  # older states are cleaned up
 
 
+
+def test_a_run_told_to_stop_when_done_stops_after_enough_good_evaluations_and_stays_stopped(tmp_path):
+    """--stop-at-success: the run ends, saved, at the evaluation that makes ``stop_evaluations`` in a row at the
+    rate. A rate of 0 is met by any evaluation, so the mechanism is tested without waiting for learning; the
+    default budget's 0.95 is the same rule."""
+    cfg_path = tmp_path / "rig.yaml"
+    cfg_path.write_text(yaml.safe_dump({"random_steps": 100, "updates_per_step": 1, "eval_every": 100,
+                                        "eval_episodes": 2, "checkpoint_every": 1000, "stop_evaluations": 2,
+                                        "td3": {"hidden": [32, 32]}}))
+    out = tmp_path / "run"
+    stop = ["--stop-at-success", "0"]
+    r = subprocess.run(_train_cmd(out, cfg_path, 2000) + stop, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "stopped at step 200 of 2000" in r.stdout
+    curve = json.loads((out / "curve.json").read_text())["curve"]
+    assert [row["env_steps"] for row in curve] == [0, 100, 200]  # the untrained policy's row does not count
+    assert load_policy(out).meta["trained_env_steps"] == 200  # saved where it stopped, not at a checkpoint before
+    assert yaml.safe_load((out / "training" / "latest.yaml").read_text())["step_dir"] == "step_00000200"
+    r = subprocess.run(_train_cmd(out, cfg_path, 2000, resume=True) + stop, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [row["env_steps"] for row in json.loads((out / "curve.json").read_text())["curve"]] == [0, 100, 200]
+
+    whole = tmp_path / "whole"  # without it, --env-steps runs whole
+    r = subprocess.run(_train_cmd(whole, cfg_path, 300), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "stopped at step" not in r.stdout
+    assert json.loads((whole / "curve.json").read_text())["curve"][-1]["env_steps"] == 300
+
 # What each agent's preset (rigbot.policy.agents.AGENTS) makes of a run: its learner, what it sees, its reward.
 PRESETS = {"sac": ("sac", "latent", "squared_goal_distance"),
            "oracle": ("td3", "state", "goal_distance"),

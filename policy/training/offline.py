@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -64,7 +64,13 @@ class OfflineConfig:
     task: Literal["reach", "push"] = field(default="reach", metadata=spec("twin task (the data's task)"))
     observation: Literal["latent", "state"] = field(
         default="latent", metadata=spec("latent: VAE latents of the recorded images; state: recorded true positions"))
-    updates: int = field(default=20000, metadata=spec("gradient updates", range=(1, 10**8)))
+    updates: int = field(default=20000, metadata=spec("gradient updates (the most, with stop_at_success)",
+                                                      range=(1, 10**8)))
+    stop_at_success: Optional[float] = field(default=None, metadata=spec(
+        "stop early once this success rate is reached at stop_evaluations evaluations in a row (null: run all "
+        "updates)", range=(0.0, 1.0)))
+    stop_evaluations: int = field(default=2, metadata=spec("evaluations in a row at stop_at_success or above that "
+                                                           "end the run", range=(1, 1000)))
     eval_every: int = field(default=2000, metadata=spec("updates between evaluations in the twin", range=(1, 10**8)))
     eval_episodes: int = field(default=20, metadata=spec("episodes per evaluation", range=(1, 10000)))
     checkpoint_every: int = field(default=5000, metadata=spec("updates between resumable checkpoints",

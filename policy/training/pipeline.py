@@ -16,9 +16,10 @@ from pathlib import Path
 from rigbot import config
 from rigbot.config import ConfigError
 
-DEFAULTS = {  # per task: exploration frames, VAE epochs, RL environment steps
-    "reach": {"frames": 10000, "vae_epochs": 15, "env_steps": 10000},
-    "push": {"frames": 30000, "vae_epochs": 15, "env_steps": 200000},
+DEFAULTS = {  # per task: exploration frames, VAE epochs, RL environment steps (the most: the default budget ends
+    # early once the success rate reaches stop_at_success at two evaluations in a row)
+    "reach": {"frames": 10000, "vae_epochs": 15, "env_steps": 10000, "stop_at_success": 0.95},
+    "push": {"frames": 30000, "vae_epochs": 15, "env_steps": 200000, "stop_at_success": 0.95},
 }
 
 
@@ -85,7 +86,10 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it, or choose another "
                          "--out")
     d = DEFAULTS[task]
-    cfg = rig_config(agent, task=task, env_steps=env_steps or d["env_steps"], **(rig_overrides or {}))
+    overrides = dict(rig_overrides or {})
+    if env_steps is None:  # the default budget stops when done; a budget asked for runs whole, unless told
+        overrides.setdefault("stop_at_success", d["stop_at_success"])
+    cfg = rig_config(agent, task=task, env_steps=env_steps or d["env_steps"], **overrides)
     encoder, exploration = None, None
     if cfg.observation == "latent" and vae is not None:  # a trained VAE: no exploration frames needed
         data = None
@@ -105,8 +109,14 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
     if resume and trainer.resume():
         log_stage(f"[3/3] resuming {agent} at step {trainer.steps} of {cfg.env_steps}")
     else:
-        log_stage(f"[3/3] training {agent} on {task} for {cfg.env_steps} environment steps")
+        until = (f", stopping once {cfg.stop_at_success:.0%} of the evaluation goals are reached at "
+                 f"{cfg.stop_evaluations} evaluations in a row" if cfg.stop_at_success is not None else "")
+        budget = f"at most {cfg.env_steps}" if until else str(cfg.env_steps)
+        log_stage(f"[3/3] training {agent} on {task} for {budget} environment steps{until}")
     final = trainer.train()
+    if trainer.steps < cfg.env_steps:
+        log_stage(f"stopped at step {trainer.steps} of {cfg.env_steps}: success at or above "
+                  f"{cfg.stop_at_success:.0%} at {cfg.stop_evaluations} evaluations in a row")
     log_stage(f"done: success {final['success_rate']:.0%} on {trainer.cfg.eval_episodes} rendered goal images; "
               f"policy in {out}; learning curve in {out / 'learning_curve.png'}")
     return out

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -51,7 +51,13 @@ class RIGConfig:
         default="latent", metadata=spec("latent: VAE latents of images (RIG); state: true positions (oracle)"))
     exploration_goals: Literal["prior", "env"] = field(
         default="prior", metadata=spec("goals to explore with: imagined (sampled from the prior) or the twin's"))
-    env_steps: int = field(default=10000, metadata=spec("environment steps of RL", range=(1, 10**8)))
+    env_steps: int = field(default=10000, metadata=spec("environment steps of RL (the most, with stop_at_success)",
+                                                        range=(1, 10**8)))
+    stop_at_success: Optional[float] = field(default=None, metadata=spec(
+        "stop RL early once this success rate is reached at stop_evaluations evaluations in a row (null: run all "
+        "env_steps)", range=(0.0, 1.0)))
+    stop_evaluations: int = field(default=2, metadata=spec("evaluations in a row at stop_at_success or above that "
+                                                           "end the run", range=(1, 1000)))
     random_steps: int = field(default=1000, metadata=spec("first steps taken with random actions",
                                                           range=(0, 10**8)))
     updates_per_step: int = field(default=4, metadata=spec("TD3 gradient updates per environment step",

@@ -147,7 +147,10 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------------------------
     def train(self) -> dict:
-        """Run to ``total`` units, evaluating and checkpointing on the way (and at the end); the last curve row."""
+        """Run to ``total`` units, evaluating and checkpointing on the way (and at the end); the last curve row.
+
+        With ``stop_at_success`` set, the run ends early, saved, once that many evaluations in a row
+        (``stop_evaluations``) reach that success rate: more units would not change what the policy does."""
         cfg = self.cfg
         if self.random_baseline is None:
             self.random_baseline = random_baseline(self.eval_env, self.view, self.seed, cfg.eval_episodes)
@@ -160,18 +163,27 @@ class Trainer:
                    desc=f"{LEARNERS[self.meta['learner']].display} {cfg.task}", disable=not self.progress,
                    dynamic_ncols=True)
         try:
-            while self.done < self.total:
+            while self.done < self.total and not self.plateaued():
                 before = self.done
                 self._advance()
                 bar.update(self.done - before)
-                if self.done >= next_eval or self.done >= self.total:
+                evaluated = self.done >= next_eval or self.done >= self.total
+                if evaluated:
                     row = self._log_eval(time.perf_counter() - start_wall)
                     next_eval += cfg.eval_every
                     bar.set_postfix(success=f"{row['success_rate']:.0%}",
                                     hand_cm=f"{100 * row['hand_distance_median']:.1f}")
-                if self.done >= next_ckpt or self.done >= self.total:
+                if self.done >= next_ckpt or self.done >= self.total or (evaluated and self.plateaued()):
                     self.save()
                     next_ckpt += cfg.checkpoint_every
         finally:
             bar.close()
         return self.curve[-1]
+
+    def plateaued(self) -> bool:
+        """True when the last ``stop_evaluations`` evaluations after the first (of the untrained policy) all reached
+        ``stop_at_success``; never without ``stop_at_success``."""
+        cfg = self.cfg
+        rows = self.curve[1:][-cfg.stop_evaluations:]
+        return (cfg.stop_at_success is not None and len(rows) == cfg.stop_evaluations
+                and all(r["success_rate"] >= cfg.stop_at_success for r in rows))

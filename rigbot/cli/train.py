@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rigbot import config
-from rigbot.config import ConfigError
+from rigbot.config import ConfigError, unit_fraction
 from rigbot.policy.agents import AGENTS, agent_names
 from rigbot.policy.training.pipeline import DEFAULTS
 
@@ -27,6 +27,8 @@ def cmd_train(args) -> int:
     env_steps = args.env_steps or overrides.pop("env_steps", None)  # the flag wins over the file
     if args.updates_per_step:
         overrides["updates_per_step"] = args.updates_per_step
+    if args.stop_at_success is not None:
+        overrides["stop_at_success"] = args.stop_at_success
     out = args.out or f"checkpoints/{args.task}" + ("" if args.agent == "rig" else f"_{args.agent}")
     train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=env_steps, frames=args.frames,
                    vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
@@ -50,6 +52,8 @@ def _train_offline(args) -> int:
         preset = config.merge(config.to_dict(OfflineConfig(task=args.task)), AGENTS[args.agent].preset)
         overrides = file_overrides(args.config, OfflineConfig, preset, args.task)
     updates = args.updates or overrides.pop("updates", None)  # the flag wins over the file
+    if args.stop_at_success is not None:
+        overrides["stop_at_success"] = args.stop_at_success
     out = args.out or f"checkpoints/{args.task}_{args.agent}"
     train_offline(args.task, out, args.data, seed=args.seed, updates=updates, vae_epochs=args.vae_epochs or 15,
                   vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides)
@@ -139,7 +143,10 @@ def register(sub) -> None:
                     "--agent sac (latent-goal SAC), --agent ris (imagined subgoals), and --agent hiql, which learns "
                     "offline from a recorded dataset (--data DIR) and is evaluated in the twin.",
         epilog="defaults per task: " + "; ".join(f"{t}: {d['frames']} frames, {d['vae_epochs']} VAE epochs, "
-                                                 f"{d['env_steps']} RL steps" for t, d in DEFAULTS.items()),
+                                                 f"at most {d['env_steps']} RL steps" for t, d in DEFAULTS.items())
+               + ". The default RL budget stops once the success rate reaches "
+               + f"{DEFAULTS['reach']['stop_at_success']:.0%} at two evaluations in a row; --env-steps N runs N "
+               "steps whole (add --stop-at-success R to stop early too).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(DEFAULTS), default="reach", help="twin task (default: reach)")
     p.add_argument("--agent", choices=agent_names(), default="rig",
@@ -148,7 +155,11 @@ def register(sub) -> None:
     p.add_argument("--updates", type=int, metavar="N", help="hiql only: gradient updates (default: 20000)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: checkpoints/TASK, or checkpoints/TASK_AGENT)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--env-steps", type=int, metavar="N", help="RL environment steps (default: per task)")
+    p.add_argument("--env-steps", type=int, metavar="N", help="RL environment steps, run whole (default: per task, "
+                   "stopping early once done)")
+    p.add_argument("--stop-at-success", type=unit_fraction, metavar="R", help="stop RL once the success rate is at "
+                   "least R (0 to 1) at two evaluations in a row (default: 0.95 with the default budget; none "
+                   "with --env-steps)")
     p.add_argument("--frames", type=int, metavar="N", help="exploration frames for the VAE (default: per task)")
     p.add_argument("--vae-epochs", type=int, metavar="N", help="VAE training epochs (default: per task)")
     p.add_argument("--vae", metavar="DIR", help="use this trained VAE instead of training one")
