@@ -5,8 +5,9 @@ goal_index=None, exploration_noise=None)`` (``goal_index``: the state entries th
 compare states with goals, RIS; ``exploration_noise``: the std of the action noise, for agents that explore by
 noise, TD3 and HIQL; the others ignore them), ``act(obs, goal)`` (deterministic, in [-1, 1]),
 ``explore(obs, goal, rng)`` (for collecting: the policy's own sample, or ``act`` plus noise drawn from ``rng``),
-``update(batch) -> stats``, ``updates``, ``state_dict()`` (weights and input normaliser, what
-policy.safetensors holds) and ``optimizer_state()`` / ``load_optimizer_state()`` (for resuming).
+``update(batch) -> stats`` (a batch of CPU tensors, moved to the agent's ``device``), ``updates``,
+``state_dict()`` (weights and input normaliser, what policy.safetensors holds) and ``optimizer_state()`` /
+``load_optimizer_state()`` (for resuming). ``make_agent`` builds one on a device (``rigbot.devices``).
 
 Two tables name them. ``LEARNERS``: each learning algorithm by the name a policy.yaml gives as ``learner``, with
 its agent class, config class and the name progress bars show. ``AGENTS``: what a person picks with
@@ -84,13 +85,17 @@ def agent_names(trainer: str | None = None) -> list[str]:
 
 def make_agent(learner: str, cfg, obs_dim: int, goal_dim: int, action_dim: int,
                input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None,
-               goal_index: np.ndarray | None = None, exploration_noise: float | None = None):
+               goal_index: np.ndarray | None = None, exploration_noise: float | None = None, device=None):
     """A new agent of kind ``learner`` (a key of ``LEARNERS``) with config ``cfg`` (see the module docstring for
-    ``goal_index`` and ``exploration_noise``)."""
+    ``goal_index`` and ``exploration_noise``), on ``device`` (a ``torch.device``; None: where it was built).
+
+    The networks are initialised on the CPU and then moved, so a seed gives the same initial weights on every
+    device; the optimisers hold the same parameters after the move, and make their state where they are."""
     if learner not in LEARNERS:
         raise ValueError(f"unknown learner {learner!r}; learners: {', '.join(LEARNERS)}")
     entry = LEARNERS[learner]
     if not isinstance(cfg, entry.config):
         raise TypeError(f"learner {learner!r} needs a {entry.config.__name__}, got {type(cfg).__name__}")
-    return entry.agent(cfg, obs_dim, goal_dim, action_dim, input_mean, input_std, goal_index=goal_index,
-                       exploration_noise=exploration_noise)
+    agent = entry.agent(cfg, obs_dim, goal_dim, action_dim, input_mean, input_std, goal_index=goal_index,
+                        exploration_noise=exploration_noise)
+    return agent if device is None else agent.to(device)

@@ -102,7 +102,7 @@ class HIQL(GoalConditionedAgent):
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1]: the low-level policy towards the high-level policy's subgoal."""
         obs, goal = self._tensor(obs), self._tensor(goal)
-        return self.low_policy(self._inputs(obs, self.subgoal(obs, goal))).numpy()
+        return self.low_policy(self._inputs(obs, self.subgoal(obs, goal))).cpu().numpy()
 
     def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``act`` plus Gaussian noise of std ``exploration_noise`` from ``rng``, clipped to [-1, 1]."""
@@ -119,6 +119,7 @@ class HIQL(GoalConditionedAgent):
         ``batch`` (float32): obs, next_obs, action; value_goal, reward, mask (for V); goal (the policies' goal),
         subgoal (goal-space vector of the state k steps ahead) and subgoal_obs (that state).
         """
+        batch = self._on_device(batch)
         cfg = self.cfg
         obs, next_obs = batch["obs"], batch["next_obs"]
         with torch.no_grad():

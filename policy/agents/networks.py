@@ -1,8 +1,9 @@
 """The pieces every agent is built from: MLPs, target-network updates, twin critics, and the goal-conditioned base.
 
 ``GoalConditionedAgent`` holds what all agents share: their sizes, a fixed standardisation of the (state, goal)
-input (measured on exploration data and saved with the weights as ``input_mean``, ``input_std``), and the
-saving and restoring of their optimisers for resuming a run.
+input (measured on exploration data and saved with the weights as ``input_mean``, ``input_std``), the device its
+networks are on (numpy in and out of ``act``/``explore``, CPU batches moved there by ``update``), and the saving
+and restoring of their optimisers for resuming a run.
 """
 from __future__ import annotations
 
@@ -61,12 +62,23 @@ class GoalConditionedAgent(nn.Module):
         self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("input_std", torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
 
+    @property
+    def device(self) -> torch.device:
+        """Where the networks are (``make_agent``'s ``device``, or ``.to()``); acting and updates run there."""
+        return self.input_mean.device
+
     def _inputs(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return (torch.cat([obs, goal], -1) - self.input_mean) / self.input_std
 
-    @staticmethod
-    def _tensor(v) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(v, np.float32))
+    def _tensor(self, v) -> torch.Tensor:
+        """A numpy input (``act``'s, ``explore``'s) as a float32 tensor on the agent's device."""
+        return torch.as_tensor(np.asarray(v, np.float32), device=self.device)
+
+    def _on_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A replay batch (CPU tensors) on the agent's device: the one place ``update`` moves data; on the CPU it
+        is the batch itself."""
+        device = self.device
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}

@@ -125,7 +125,7 @@ class RIS(GaussianPolicyAgent):  # acts with the policy alone: subgoals are for 
     @torch.inference_mode()
     def propose_subgoal(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """pi_H's mean subgoal (a state vector) for (obs, goal): for inspecting what the agent imagines."""
-        return self._subgoal_mean(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
+        return self._subgoal_mean(self._inputs(self._tensor(obs), self._tensor(goal))).cpu().numpy()
 
     def _subgoal_mean(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self._state_scale()
@@ -146,6 +146,7 @@ class RIS(GaussianPolicyAgent):  # acts with the policy alone: subgoals are for 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Critic, high-level policy and actor steps. ``batch``: obs, goal, action, reward, next_obs (float32);
         the subgoal candidates are the batch's next states in shuffled order (random replay states)."""
+        batch = self._on_device(batch)
         cfg = self.cfg
         obs, goal = batch["obs"], batch["goal"]
         x = self._inputs(obs, goal)
@@ -183,7 +184,7 @@ class RIS(GaussianPolicyAgent):  # acts with the policy alone: subgoals are for 
                 "subgoal_loss": subgoal_loss, "q": q1.mean().item()}
 
     def _subgoal_step(self, obs: torch.Tensor, goal: torch.Tensor, x: torch.Tensor, states: torch.Tensor) -> float:
-        candidates = states[torch.randperm(len(states))]
+        candidates = states[torch.randperm(len(states), device=states.device)]
         with torch.no_grad():
             proposed = self._subgoal_mean(x)
             weights = subgoal_advantage_weights(self.subgoal_cost(obs, candidates, goal),

@@ -92,12 +92,12 @@ class GaussianPolicyAgent(GoalConditionedAgent):
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] (the squashed mean) for one (obs, goal) or a batch."""
-        return self.actor.mode(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
+        return self.actor.mode(self._inputs(self._tensor(obs), self._tensor(goal))).cpu().numpy()
 
     @torch.inference_mode()
     def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """A sample of the policy (it explores with its own stochasticity; ``rng`` is unused)."""
-        return self.actor.sample(self._inputs(self._tensor(obs), self._tensor(goal)))[0].numpy()
+        return self.actor.sample(self._inputs(self._tensor(obs), self._tensor(goal)))[0].cpu().numpy()
 
 
 class SAC(GaussianPolicyAgent):
@@ -126,6 +126,7 @@ class SAC(GaussianPolicyAgent):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One critic, actor and temperature step. ``batch``: obs, goal, action, reward, next_obs (float32)."""
+        batch = self._on_device(batch)
         cfg = self.cfg
         x = self._inputs(batch["obs"], batch["goal"])
         x_next = self._inputs(batch["next_obs"], batch["goal"])

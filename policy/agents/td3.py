@@ -65,7 +65,7 @@ class TD3(GoalConditionedAgent):
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] for one (obs, goal) or a batch of them."""
-        return self.actor(self._inputs(self._tensor(obs), self._tensor(goal))).numpy()
+        return self.actor(self._inputs(self._tensor(obs), self._tensor(goal))).cpu().numpy()
 
     def explore(self, obs: np.ndarray, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``act`` plus Gaussian noise of std ``exploration_noise`` from ``rng``, clipped to [-1, 1]."""
@@ -76,6 +76,7 @@ class TD3(GoalConditionedAgent):
 
         ``batch``: obs, goal, action (in [-1, 1]), reward, next_obs; float32 tensors, leading batch axis.
         """
+        batch = self._on_device(batch)
         cfg = self.cfg
         x = self._inputs(batch["obs"], batch["goal"])
         x_next = self._inputs(batch["next_obs"], batch["goal"])
