@@ -84,7 +84,8 @@ def finetune_anchored(encoder: Encoder, images: np.ndarray, twin_images: np.ndar
     encoder's latents of ``twin_images`` (the same scenes in the twin; not needed with ``anchor: none``).
 
     The prior is kept with ``anchor: twin`` (the latent space is unchanged) and refitted with ``anchor: none``.
-    Returns a history: updates, mean losses of the last epoch, seconds.
+    It runs where the encoder is (``encoder.device``). Returns a history: updates, mean losses of the last
+    epoch, seconds.
     """
     from rigbot.perception.latent_prior import LatentPrior
     from rigbot.perception.vae_training import encode_all
@@ -100,17 +101,17 @@ def finetune_anchored(encoder: Encoder, images: np.ndarray, twin_images: np.ndar
     anchored = cfg.anchor == "twin"
     if anchored and (twin_images is None or np.shape(twin_images) != images.shape):
         raise ValueError("anchored fine-tuning needs one twin image per frame (render_twin_pairs)")
-    vae = encoder.vae
+    vae, device = encoder.vae, encoder.device
     frozen = copy.deepcopy(vae).eval()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     if anchored:
         with torch.no_grad():
-            targets = np.concatenate([frozen.encode(torch.from_numpy(to_model_input(twin_images[i:i + 512])))[0]
-                                      .numpy() for i in range(0, len(images), 512)])
+            targets = np.concatenate([frozen.encode(torch.from_numpy(to_model_input(twin_images[i:i + 512]))
+                                                    .to(device))[0].cpu().numpy() for i in range(0, len(images), 512)])
         # The anchor in units of the targets' total variance: a VAE's latent scale is arbitrary (a strong KL
         # term shrinks it), and the weight should mean the same for every VAE.
-        scale = torch.tensor(max(float(targets.var(0).sum()), 1e-8)) if len(targets) > 1 else torch.tensor(1.0)
+        scale = torch.tensor(max(float(targets.var(0).sum()), 1e-8) if len(targets) > 1 else 1.0, device=device)
     per_epoch = -(-len(images) // cfg.batch_size)
     updates = max(cfg.epochs * per_epoch, cfg.min_updates)
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
@@ -124,16 +125,16 @@ def finetune_anchored(encoder: Encoder, images: np.ndarray, twin_images: np.ndar
             order, pos = rng.permutation(len(images)), 0
         idx = np.sort(order[pos:pos + cfg.batch_size])
         pos += cfg.batch_size
-        x = torch.from_numpy(to_model_input(images[idx]))
+        x = torch.from_numpy(to_model_input(images[idx])).to(device)
         recon, mean, logvar = vae(x)
         rec = ((recon - x) ** 2).flatten(1).sum(1).mean()
         kl = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(1)).mean()
         loss = rec + vae.cfg.beta * kl
         terms = {"reconstruction": rec, "kl": kl}
         if anchored:
-            z0 = torch.from_numpy(targets[idx])
+            z0 = torch.from_numpy(targets[idx]).to(device)
             anchor = ((mean - z0) ** 2).sum(1).mean() / scale
-            z_twin = vae.encode(torch.from_numpy(to_model_input(twin_images[idx])))[0]
+            z_twin = vae.encode(torch.from_numpy(to_model_input(twin_images[idx])).to(device))[0]
             keep = ((z_twin - z0) ** 2).sum(1).mean() / scale
             loss = loss + cfg.anchor_weight * (anchor + keep)
             terms.update(anchor=anchor, twin_keep=keep)

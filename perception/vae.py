@@ -115,10 +115,15 @@ class Encoder:
     def latent_dim(self) -> int:
         return self.vae.cfg.latent_dim
 
+    @property
+    def device(self) -> torch.device:
+        """Where the VAE runs (``load_checkpoint``'s ``device``); images and latents go in and out as numpy."""
+        return next(self.vae.parameters()).device
+
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Model-sized RGB uint8 images (N x H x W x 3, or one image) -> float32 latents (N x latent_dim)."""
-        x = torch.from_numpy(to_model_input(images))
+        x = torch.from_numpy(to_model_input(images)).to(self.device)
         size = self.vae.cfg.image_size
         if x.shape[-1] != size or x.shape[-2] != size:
             raise ValueError(f"the encoder takes {size} x {size} images, got {x.shape[-1]} x {x.shape[-2]}; "
@@ -128,15 +133,16 @@ class Encoder:
         onednn = torch.backends.mkldnn.enabled
         torch.backends.mkldnn.enabled = onednn and len(x) > _ONEDNN_MIN_BATCH
         try:
-            return self.vae.to_mean(self.vae.encoder(x)).numpy()  # the mean only: the log-variance is not used
+            return self.vae.to_mean(self.vae.encoder(x)).cpu().numpy()  # the mean only, not the log-variance
         finally:
             torch.backends.mkldnn.enabled = onednn
 
     @torch.inference_mode()
     def decode(self, latents: np.ndarray) -> np.ndarray:
         """Latents -> RGB uint8 images (N x H x W x 3)."""
-        x = self.vae.decode(torch.as_tensor(np.asarray(latents, np.float32)).reshape(-1, self.latent_dim))
-        return (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        z = torch.as_tensor(np.asarray(latents, np.float32), device=self.device).reshape(-1, self.latent_dim)
+        x = self.vae.decode(z)
+        return (x.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8)
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------
@@ -158,8 +164,9 @@ def save_checkpoint(directory: str | Path, vae: ConvVAE, prior: LatentPrior, pre
     return directory
 
 
-def load_checkpoint(directory: str | Path) -> Encoder:
-    """The encoder (VAE + prior + preprocessing) saved in ``directory``; refuses files that do not match."""
+def load_checkpoint(directory: str | Path, device=None) -> Encoder:
+    """The encoder (VAE + prior + preprocessing) saved in ``directory``, on ``device`` (a ``torch.device``; None:
+    the CPU); refuses files that do not match."""
     directory = Path(directory)
     weights, cfg_path = directory / WEIGHTS, directory / CONFIG
     for p in (weights, cfg_path):
@@ -190,4 +197,4 @@ def load_checkpoint(directory: str | Path) -> Encoder:
         prior = LatentPrior(tensors["prior.mean"].numpy(), tensors["prior.cov"].numpy())
     except (ValueError, np.linalg.LinAlgError) as e:  # e.g. a covariance that is not positive definite
         raise WeightsFileError(f"{weights}: its latent prior is unusable: {e}") from None
-    return Encoder(vae, prior, pre_cfg)
+    return Encoder(vae if device is None else vae.to(device), prior, pre_cfg)

@@ -17,10 +17,16 @@ from rigbot.perception.vae import ConvVAE, Encoder, VAEConfig, save_checkpoint
 _COLLAPSE_RATIO = 0.8  # held-out error above this share of the mean image's: warn that the arm is not learned
 
 
-def _batches(images: np.ndarray, batch: int, rng: np.random.Generator | None = None):
+def _batches(images: np.ndarray, batch: int, rng: np.random.Generator | None = None, device=None):
+    """Model inputs of ``images`` in batches (shuffled by ``rng``), on ``device`` (None: the CPU)."""
     order = rng.permutation(len(images)) if rng is not None else np.arange(len(images))
     for i in range(0, len(images), batch):
-        yield torch.from_numpy(to_model_input(images[order[i:i + batch]]))
+        x = torch.from_numpy(to_model_input(images[order[i:i + batch]]))
+        yield x if device is None else x.to(device)
+
+
+def _device(vae: ConvVAE) -> torch.device:
+    return next(vae.parameters()).device
 
 
 @torch.no_grad()
@@ -28,7 +34,7 @@ def evaluate(vae: ConvVAE, images: np.ndarray, batch: int = 512) -> float:
     """Mean squared reconstruction error per pixel channel (0..1 scale) on ``images``, using encoder means."""
     vae.eval()
     total, count = 0.0, 0
-    for x in _batches(images, batch):
+    for x in _batches(images, batch, device=_device(vae)):
         recon = vae.decode(vae.encode(x)[0])
         total += float(((recon - x) ** 2).sum())
         count += x.numel()
@@ -38,12 +44,14 @@ def evaluate(vae: ConvVAE, images: np.ndarray, batch: int = 512) -> float:
 @torch.no_grad()
 def encode_all(vae: ConvVAE, images: np.ndarray, batch: int = 512) -> np.ndarray:
     vae.eval()
-    return np.concatenate([vae.encode(x)[0].numpy() for x in _batches(images, batch)])
+    return np.concatenate([vae.encode(x)[0].cpu().numpy() for x in _batches(images, batch, device=_device(vae))])
 
 
 def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int = 20, batch_size: int = 128,
-              lr: float = 1e-3, holdout: float = 0.1, seed: int = 0, progress: bool = True) -> dict:
+              lr: float = 1e-3, holdout: float = 0.1, seed: int = 0, progress: bool = True, device=None) -> dict:
     """Train on RGB uint8 ``images`` (N x S x S x 3); save the checkpoint and ``vae_grid.png`` to ``out``.
+    ``device``: a ``torch.device`` to train on (None: the CPU); the network is initialised on the CPU first, so a
+    seed starts from the same weights everywhere.
 
     Returns the history: per-epoch train loss and held-out reconstruction error, and training images/s.
     """
@@ -57,6 +65,8 @@ def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int =
     n_val = max(1, int(round(holdout * len(images))))
     val, train = images[order[:n_val]], images[order[n_val:]]
     vae = ConvVAE(cfg)
+    if device is not None:
+        vae = vae.to(device)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     history = {"epoch": [], "train_loss": [], "val_mse": [], "images_per_s": []}
     # What a VAE that ignores its input scores: the mean training image. Until it does clearly better, the VAE
@@ -67,7 +77,7 @@ def train_vae(images: np.ndarray, out: str | Path, cfg: VAEConfig, epochs: int =
     for epoch in range(1, epochs + 1):
         vae.train()
         losses, start = [], time.perf_counter()
-        bar = tqdm(_batches(train, batch_size, rng), total=-(-len(train) // batch_size), unit="batch",
+        bar = tqdm(_batches(train, batch_size, rng, device), total=-(-len(train) // batch_size), unit="batch",
                    desc=f"vae epoch {epoch}/{epochs}", disable=not progress, leave=False)
         for x in bar:
             loss, rec, kl = vae.loss(x)
@@ -100,7 +110,7 @@ def finetune(encoder: Encoder, images: np.ndarray, epochs: int = 1, batch_size: 
              rng: np.random.Generator | None = None) -> float:
     """Go on training ``encoder``'s VAE on new ``images`` (RIG's online fine-tuning), then refit its prior.
 
-    Returns the mean training loss of the last epoch. The encoder is updated in place.
+    Returns the mean training loss of the last epoch. The encoder is updated in place, on its device.
     """
     vae = encoder.vae
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
@@ -108,7 +118,7 @@ def finetune(encoder: Encoder, images: np.ndarray, epochs: int = 1, batch_size: 
     for _ in range(epochs):
         vae.train()
         losses = []
-        for x in _batches(images, batch_size, rng):
+        for x in _batches(images, batch_size, rng, encoder.device):
             loss = vae.loss(x)[0]
             opt.zero_grad()
             loss.backward()

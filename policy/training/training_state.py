@@ -30,7 +30,10 @@ def save_training_state(out: Path, step: int, agent, meta: dict, progress: dict,
         shutil.rmtree(step_dir)
     step_dir.mkdir(parents=True)
     save_agent(step_dir / "agent.safetensors", agent, meta)
-    torch.save({**agent.optimizer_state(), "torch_rng": torch.get_rng_state()}, step_dir / "optim.pt")
+    rng = {"torch_rng": torch.get_rng_state()}
+    if agent.device.type == "cuda":  # the GPU's generator too (target noise, SAC's samples are drawn there)
+        rng["cuda_rng"] = torch.cuda.get_rng_state(agent.device)
+    torch.save({**agent.optimizer_state(), **rng}, step_dir / "optim.pt")
     if add is not None:
         add(step_dir)
     atomic_write_text(step_dir / "progress.yaml", config.dump_yaml(progress, sort_keys=False))
@@ -42,18 +45,21 @@ def save_training_state(out: Path, step: int, agent, meta: dict, progress: dict,
     return step_dir
 
 
-def load_training_state(out: Path, meta: dict):
-    """The current checkpoint as (agent with its optimisers, folder, progress), torch's RNG restored; None when
-    there is none."""
+def load_training_state(out: Path, meta: dict, device=None):
+    """The current checkpoint as (agent with its optimisers, on ``device``; folder; progress), torch's RNG
+    restored; None when there is none. A run saved on a GPU resumes on the CPU, and the other way round."""
     pointer = out / "training" / "latest.yaml"
     if not pointer.is_file():
         return None
     step_dir = out / "training" / config.read_yaml(pointer)["step_dir"]
     progress = config.read_yaml(step_dir / "progress.yaml")
-    agent = load_agent(step_dir / "agent.safetensors", meta, str(out / "policy.yaml"))
-    state = torch.load(step_dir / "optim.pt", weights_only=True)
+    agent = load_agent(step_dir / "agent.safetensors", meta, str(out / "policy.yaml"), device)
+    # read onto the CPU (the optimisers' state may have been saved from a GPU); loading moves it to the agent's
+    state = torch.load(step_dir / "optim.pt", weights_only=True, map_location="cpu")
     agent.load_optimizer_state(state)
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and agent.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], agent.device)
     return agent, step_dir, progress
 
 

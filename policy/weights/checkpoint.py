@@ -87,14 +87,15 @@ def save_agent(path: str | Path, agent, meta: dict) -> Path:
     return save_weights(path, agent.state_dict(), _architecture(meta), TAG)
 
 
-def load_agent(path: str | Path, meta: dict, cfg_source: str):
-    """The agent in the weights file ``path``, for the policy config ``meta`` (read from ``cfg_source``). The
-    file's header is checked against ``meta`` (its saved config, then its tensor shapes against the network's,
-    found without allocating it) before the network is built, so no config can make it build a huge one."""
-    return _load_agent(path, meta, cfg_source, *read_policy_config(meta, cfg_source))
+def load_agent(path: str | Path, meta: dict, cfg_source: str, device=None):
+    """The agent in the weights file ``path``, for the policy config ``meta`` (read from ``cfg_source``), on
+    ``device`` (a ``torch.device``; None: the CPU). The file's header is checked against ``meta`` (its saved
+    config, then its tensor shapes against the network's, found without allocating it) before the network is
+    built, so no config can make it build a huge one."""
+    return _load_agent(path, meta, cfg_source, *read_policy_config(meta, cfg_source), device=device)
 
 
-def _load_agent(path: str | Path, meta: dict, cfg_source: str, runtime: PolicyConfig, agent_cfg):
+def _load_agent(path: str | Path, meta: dict, cfg_source: str, runtime: PolicyConfig, agent_cfg, device=None):
     """``load_agent`` for a ``meta`` already read by ``read_policy_config`` (as ``runtime`` and ``agent_cfg``)."""
     learner = runtime.learner
 
@@ -109,9 +110,9 @@ def _load_agent(path: str | Path, meta: dict, cfg_source: str, runtime: PolicyCo
             raise ConfigError(f"{cfg_source}: {learner}: not a network that can be built ({e})") from None
 
     tensors = load_weights(path, _architecture(meta), TAG, shapes, cfg_source, optional=RUNTIME_KEYS)
-    agent = build()
+    agent = build()  # the file's tensors are CPU tensors (as every device saves them): loaded, then moved
     agent.load_state_dict({k: tensors[k] for k in agent.state_dict()})
-    return agent
+    return agent if device is None else agent.to(device)
 
 
 def save_policy(directory: str | Path, agent, meta: dict) -> Path:
@@ -136,6 +137,11 @@ class GoalReachingPolicy:
         self.control_hz: float = runtime.control_hz
         self.image_size: int = runtime.image_size
 
+    @property
+    def device(self):
+        """The ``torch.device`` its networks run on (``load_policy``'s ``device``); ``act`` takes and gives numpy."""
+        return self.agent.device
+
     def act(self, z: np.ndarray, z_goal: np.ndarray) -> np.ndarray:
         """Velocity (float32, m/s, within +-max_linear_speed per axis) for state vector ``z`` and goal ``z_goal``."""
         z, z_goal = np.asarray(z, np.float32), np.asarray(z_goal, np.float32)
@@ -147,28 +153,32 @@ class GoalReachingPolicy:
         return (self.agent.act(z, z_goal) * self.max_linear_speed).astype(np.float32)
 
 
-def load_policy(directory: str | Path) -> GoalReachingPolicy:
-    """The policy in ``directory`` (see the module docstring), with its encoder when it acts on latents.
+def load_policy(directory: str | Path, device=None) -> GoalReachingPolicy:
+    """The policy in ``directory`` (see the module docstring), with its encoder when it acts on latents, both on
+    ``device`` (a ``torch.device`` or a name of ``rigbot.devices.DEVICES``; None: the CPU).
 
     A weight store, or a folder inside one, is verified first (``weight_store.resolve_checkpoint``: every file
     against its published hash, the config against the store's), as ``rigbot weights check`` does."""
     from rigbot.policy.weights.weight_store import resolve_checkpoint
 
-    return load_policy_folder(resolve_checkpoint(directory))
+    return load_policy_folder(resolve_checkpoint(directory), device)
 
 
-def load_policy_folder(directory: str | Path) -> GoalReachingPolicy:
+def load_policy_folder(directory: str | Path, device=None) -> GoalReachingPolicy:
     """``load_policy`` of a folder already resolved (and, if it is in a store, verified)."""
+    from rigbot.devices import resolve_device
+
+    device = None if device is None else resolve_device(device)
     directory = Path(directory)
     cfg_path = directory / CONFIG
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path}: missing; is {directory} a policy folder made by 'rigbot train'?")
     meta = config.read_yaml(cfg_path)
     runtime, agent_cfg = read_policy_config(meta, str(cfg_path))  # once: the agent and the policy share it
-    agent = _load_agent(directory / WEIGHTS, meta, str(cfg_path), runtime, agent_cfg)
+    agent = _load_agent(directory / WEIGHTS, meta, str(cfg_path), runtime, agent_cfg, device)
     encoder = None
     if runtime.observation == "latent":
-        encoder = load_checkpoint(directory / "vae")
+        encoder = load_checkpoint(directory / "vae", device)
         if encoder.latent_dim != runtime.obs_dim:
             raise ValueError(f"{directory / 'vae'}: latent size {encoder.latent_dim}, but the policy was trained "
                              f"on {runtime.obs_dim}-dimensional latents")
