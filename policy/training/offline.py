@@ -30,6 +30,7 @@ import torch
 
 from rigbot import config
 from rigbot.config import spec
+from rigbot.devices import resolve_device
 from rigbot.perception.frame_dataset import DatasetError, load_frames, read_meta
 from rigbot.perception.vae import load_checkpoint
 from rigbot.policy.agents import AGENTS
@@ -148,8 +149,8 @@ class OfflineTrainer(Trainer):
 
     def __init__(self, cfg: OfflineConfig, out: str | Path, view, input_mean: np.ndarray, input_std: np.ndarray,
                  frames: dict, seed: int = 0, progress: bool = True, env_options: dict | None = None,
-                 data_source: str = ""):
-        super().__init__(cfg, out, view, seed, progress, env_options)
+                 data_source: str = "", device="cpu"):
+        super().__init__(cfg, out, view, seed, progress, env_options, device)
         twin = self.eval_env.unwrapped
         t0 = time.perf_counter()
         if view.kind == "latent":
@@ -190,9 +191,10 @@ class OfflineTrainer(Trainer):
 
 def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, updates: int | None = None,
                   vae_epochs: int = 15, vae: str | Path | None = None, resume: bool = False, progress: bool = True,
-                  overrides: dict | None = None, latent_dim: int = 16) -> Path:
+                  overrides: dict | None = None, latent_dim: int = 16, device="cpu") -> Path:
     """``rigbot train --agent hiql --data DIR``: (the VAE, for latents, trained on the data's images) then HIQL on
-    the data's trajectories; returns the policy folder ``out``."""
+    the data's trajectories, both on ``device`` (``rigbot.devices``); returns the policy folder ``out``."""
+    device = resolve_device(device)  # before any work: a missing GPU is refused at once
     out, data = Path(out), Path(data)
     if (out / "training" / "latest.yaml").is_file() and not resume:
         raise ValueError(f"{out} already holds a training run; pass --resume to continue it, or choose another "
@@ -207,13 +209,13 @@ def train_offline(task: str, out: str | Path, data: str | Path, seed: int = 0, u
     log_stage(f"[1/3] recorded frames: {len(frames['steps'])} in {data}")
     encoder = None
     if cfg.observation == "latent":
-        encoder = load_checkpoint(prepare_vae(data, out, vae_epochs, seed, progress, vae, latent_dim))
+        encoder = load_checkpoint(prepare_vae(data, out, vae_epochs, seed, progress, vae, latent_dim, device))
     else:
         log_stage("[2/3] VAE: not needed (this agent sees true positions)")
     view, mean, std = make_view(cfg.observation, encoder, frames)
     trainer = OfflineTrainer(cfg, out, view, mean, std, frames, seed=seed, progress=progress,
                              env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48},
-                             data_source=str(data))
+                             data_source=str(data), device=device)
     if resume and trainer.resume():
         log_stage(f"[3/3] resuming hiql at update {trainer.agent.updates} of {cfg.updates}")
     else:

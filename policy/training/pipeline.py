@@ -43,7 +43,7 @@ def prepare_data(task: str, out: Path, frames: int, seed: int, progress: bool, r
 
 
 def prepare_vae(data: Path, out: Path, epochs: int, seed: int, progress: bool, vae: str | Path | None = None,
-                latent_dim: int = 16) -> Path:
+                latent_dim: int = 16, device=None) -> Path:
     from rigbot.perception.frame_dataset import load_frames, read_meta
     from rigbot.perception.vae import VAEConfig
     from rigbot.perception.vae_training import train_vae
@@ -62,23 +62,28 @@ def prepare_vae(data: Path, out: Path, epochs: int, seed: int, progress: bool, v
     size = read_meta(data)["image_size"]
     log_stage(f"[2/3] training the beta-VAE on {len(images)} frames ({epochs} epochs)")
     train_vae(images, target, VAEConfig(image_size=size, latent_dim=latent_dim), epochs=epochs, seed=seed,
-              progress=progress)
+              progress=progress, device=device)
     return target
 
 
 def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", agent: str = "rig", seed: int = 0,
                    env_steps: int | None = None, frames: int | None = None, vae_epochs: int | None = None,
                    vae: str | Path | None = None, resume: bool = False, progress: bool = True,
-                   rig_overrides: dict | None = None, latent_dim: int = 16, randomize: bool = False) -> Path:
+                   rig_overrides: dict | None = None, latent_dim: int = 16, randomize: bool = False,
+                   device="cpu") -> Path:
     """Collect, train the VAE and train the agent; returns the policy folder ``out``.
 
     ``randomize``: domain randomisation in every stage (exploration frames, RL episodes, evaluation), for a
-    policy meant to transfer to a real camera."""
+    policy meant to transfer to a real camera. ``device`` (``rigbot.devices``: auto, cpu, cuda): where the VAE
+    trains and the agent learns; checked first, so a missing GPU is refused before any stage starts. The
+    environments, the replay and the encoder in the RL loop (one image per step) stay on the CPU."""
+    from rigbot.devices import resolve_device
     from rigbot.perception.frame_dataset import load_frames
     from rigbot.perception.vae import load_checkpoint
     from rigbot.policy.training.observations import make_view
     from rigbot.policy.training.rig import RIGTrainer, rig_config
 
+    device = resolve_device(device)
     if task not in DEFAULTS:
         raise ConfigError(f"unknown task {task!r}; tasks: {', '.join(DEFAULTS)}")
     out = Path(out)
@@ -98,14 +103,14 @@ def train_pipeline(task: str = "reach", out: str | Path = "checkpoints/reach", a
         data = prepare_data(task, out, frames or d["frames"], seed, progress, randomize)
     if cfg.observation == "latent":
         encoder = load_checkpoint(prepare_vae(data, out, vae_epochs or d["vae_epochs"], seed, progress, vae,
-                                              latent_dim))
+                                              latent_dim, device))
     else:
         exploration = load_frames(data)
         log_stage("[2/3] VAE: not needed (this agent sees true positions)")
     view, mean, std = make_view(cfg.observation, encoder, exploration)
     trainer = RIGTrainer(cfg, out, view, mean, std, seed=seed, progress=progress,
                          env_options={"image_size": encoder.vae.cfg.image_size if encoder else 48,
-                                      **({"randomize": True} if randomize else {})})
+                                      **({"randomize": True} if randomize else {})}, device=device)
     if resume and trainer.resume():
         log_stage(f"[3/3] resuming {agent} at step {trainer.steps} of {cfg.env_steps}")
     else:

@@ -98,8 +98,8 @@ class RIGTrainer(Trainer):
     unit, progress_key = "step", "env_steps"
 
     def __init__(self, cfg: RIGConfig, out: str | Path, view, input_mean: np.ndarray, input_std: np.ndarray,
-                 seed: int = 0, progress: bool = True, env_options: dict | None = None):
-        super().__init__(cfg, out, view, seed, progress, env_options)
+                 seed: int = 0, progress: bool = True, env_options: dict | None = None, device="cpu"):
+        super().__init__(cfg, out, view, seed, progress, env_options, device)
         self.env = self._make_env()
         self.horizon = self.env.spec.max_episode_steps
         self._make_agent(cfg.learner, getattr(cfg, cfg.learner), input_mean, input_std,

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from rigbot import config
 from rigbot.config import ConfigError
+from rigbot.devices import resolve_device
 from rigbot.policy.agents import LEARNERS, make_agent
 from rigbot.policy.training.curves import write_curve
 from rigbot.policy.training.evaluation import evaluate
@@ -27,13 +28,17 @@ from rigbot.policy.training.training_state import load_training_state, random_ba
 
 class Trainer:
     """Set up with a run config (``task``, ``observation``, ``eval_every``, ``eval_episodes``,
-    ``checkpoint_every``), an output folder and the agent's view of the twin; the subclass then calls
-    ``_make_agent`` and sets ``timing``."""
+    ``checkpoint_every``), an output folder, the agent's view of the twin and the device its networks run on
+    (``rigbot.devices``: auto, cpu or cuda; resolved first, so a missing GPU is refused before anything starts);
+    the subclass then calls ``_make_agent`` and sets ``timing``. The device is not recorded in the run or the
+    policy: either resumes and loads on any device."""
 
     unit: str  # what progress is counted in, on the progress bar: 'step' or 'update'
     progress_key: str  # that count's name in the curve, progress.yaml and policy.yaml: 'env_steps' or 'updates'
 
-    def __init__(self, cfg, out: str | Path, view, seed: int, progress: bool, env_options: dict | None):
+    def __init__(self, cfg, out: str | Path, view, seed: int, progress: bool, env_options: dict | None,
+                 device="cpu"):
+        self.device = resolve_device(device)
         if cfg.observation != view.kind:
             raise ConfigError(f"observation: {cfg.observation!r} needs a {cfg.observation} view, got {view.kind}")
         self.cfg, self.out, self.view, self.seed, self.progress = cfg, Path(out), view, seed, progress
@@ -54,7 +59,7 @@ class Trainer:
     def _make_agent(self, learner: str, agent_cfg, input_mean: np.ndarray, input_std: np.ndarray,
                     training: dict | None = None, **build) -> None:
         """``self.meta`` (what policy.yaml holds; ``training``: more about the run) and a new ``self.agent``
-        (``build``: ``make_agent``'s keywords), seeded."""
+        (``build``: ``make_agent``'s keywords) on ``self.device``, seeded."""
         twin, view = self.eval_env.unwrapped, self.view
         self.meta = {"task": self.cfg.task, "observation": self.cfg.observation, "obs_dim": view.obs_dim,
                      "goal_dim": view.goal_dim, "action_dim": self.action_dim,
@@ -65,9 +70,9 @@ class Trainer:
         # One thread: with two, OpenMP's spinning workers stall whenever another process wants the CPU (measured
         # 1.3 against 17 updates/s on a busy 2-core machine); on a quiet one the second thread gains little.
         torch.set_num_threads(1)
-        torch.manual_seed(self.seed)
+        torch.manual_seed(self.seed)  # seeds the GPU's generator too
         self.agent = make_agent(learner, agent_cfg, view.obs_dim, view.goal_dim, self.action_dim, input_mean,
-                                input_std, **build)
+                                input_std, device=self.device, **build)
 
     # ---- what a trainer supplies ----------------------------------------------------------------------------------
     @property
@@ -135,7 +140,7 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load the latest complete state from ``out/training``; False when there is none."""
-        state = load_training_state(self.out, self.meta)
+        state = load_training_state(self.out, self.meta, self.device)
         if state is None:
             return False
         self.agent, step_dir, progress = state

@@ -35,8 +35,9 @@ def _split(episodes: np.ndarray, holdout: float) -> tuple[np.ndarray, np.ndarray
 
 def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Path, cfg=None, robot: str | None = None,
                         max_frames: int | None = None, holdout: float = 0.1, seed: int = 0,
-                        progress: bool = True) -> dict:
-    """Fine-tune the VAE of policy folder ``checkpoint`` on dataset ``data``; write the result to ``out``.
+                        progress: bool = True, device="cpu") -> dict:
+    """Fine-tune the VAE of policy folder ``checkpoint`` on dataset ``data``, on ``device`` (``rigbot.devices``:
+    auto, cpu or cuda; a missing GPU is refused first); write the result to ``out``.
 
     Returns the report also written to ``out/finetune.yaml``.
     """
@@ -46,17 +47,19 @@ def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Pat
         render_twin_pairs,
         transfer_metrics,
     )
+    from rigbot.devices import resolve_device
     from rigbot.perception.frame_dataset import load_frames, read_meta
     from rigbot.perception.vae import load_checkpoint, save_checkpoint
     from rigbot.policy.weights.checkpoint import load_policy
 
+    device = resolve_device(device)
     checkpoint, data, out = Path(checkpoint), Path(data), Path(out)
     cfg = cfg or AnchoredFinetuneConfig()
     if out.resolve() == checkpoint.resolve():
         raise ValueError(f"--out {out} is the checkpoint itself; fine-tuning writes a new policy folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder; choose another --out")
-    policy = load_policy(checkpoint)  # checks policy.yaml against the weights, and the VAE against the policy
+    policy = load_policy(checkpoint, device)  # checks policy.yaml against the weights, and the VAE against the policy
     if policy.encoder is None:
         raise ValueError(f"{checkpoint}: a {policy.observation}-observation policy has no VAE to fine-tune")
     meta = read_meta(data)
@@ -73,7 +76,7 @@ def finetune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Pat
         raise ValueError(f"{data}: {len(images)} frames are too few to fine-tune on (at least 10)")
     train, val = _split(frames["episodes"], holdout)
     twin = render_twin_pairs(policy.task, hands, size, robot=robot)
-    reference = load_checkpoint(checkpoint / "vae")
+    reference = load_checkpoint(checkpoint / "vae", device)
     before = transfer_metrics(policy.encoder, reference, images[val], twin[val])
     history = finetune_anchored(policy.encoder, images[train], twin[train], cfg, seed=seed, progress=progress)
     after = transfer_metrics(policy.encoder, reference, images[val], twin[val])
