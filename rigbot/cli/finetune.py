@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import argparse
 
+from rigbot.cli.train import add_device_argument
+
 
 def cmd_finetune(args) -> int:
     from rigbot import config
+    from rigbot.devices import resolve_device
     from rigbot.perception.anchored_finetuning import AnchoredFinetuneConfig
     from rigbot.policy.training.transfer import finetune_checkpoint
 
+    device = resolve_device(args.device)  # first: a missing GPU is refused before anything is read
     cfg = config.validate(AnchoredFinetuneConfig(epochs=args.epochs, min_updates=args.min_updates,
                                                  anchor=args.anchor, anchor_weight=args.anchor_weight),
                           source="command line")
     out = args.out or f"{str(args.checkpoint).rstrip('/')}_finetuned"
     print(f"fine-tuning the VAE of {args.checkpoint} on {args.data} (anchor: {cfg.anchor}) ...", flush=True)
     r = finetune_checkpoint(args.checkpoint, args.data, out, cfg, robot=args.robot, max_frames=args.max_frames,
-                            seed=args.seed, progress=not args.quiet)
+                            seed=args.seed, progress=not args.quiet, device=device)
     b, a = r["heldout_before"], r["heldout_after"]
     print(f"{r['train_frames']} frames, {r['training']['updates']} updates, {r['training']['seconds']:.0f} s; "
           f"on {r['heldout_frames']} held-out frames:")
@@ -62,5 +66,6 @@ def register(sub) -> None:
                    "(default: the built-in arm)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use at most N frames")
     p.add_argument("--seed", type=int, default=0)
+    add_device_argument(p, "the VAE is fine-tuned")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)

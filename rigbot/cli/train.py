@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rigbot import config
 from rigbot.config import ConfigError, unit_fraction
+from rigbot.devices import DEVICES, resolve_device
 from rigbot.policy.agents import AGENTS, agent_names
 from rigbot.policy.training.pipeline import DEFAULTS
 
@@ -15,6 +16,7 @@ def cmd_train(args) -> int:
     from rigbot.policy.training.pipeline import train_pipeline
     from rigbot.policy.training.rig import RIGConfig, rig_config
 
+    args.device = resolve_device(args.device)  # first: a missing GPU is refused before any stage starts
     if AGENTS[args.agent].trainer == "offline":
         return _train_offline(args)
     if args.data or args.updates:
@@ -32,7 +34,7 @@ def cmd_train(args) -> int:
     out = args.out or f"checkpoints/{args.task}" + ("" if args.agent == "rig" else f"_{args.agent}")
     train_pipeline(args.task, out, agent=args.agent, seed=args.seed, env_steps=env_steps, frames=args.frames,
                    vae_epochs=args.vae_epochs, vae=args.vae, resume=args.resume, progress=not args.quiet,
-                   rig_overrides=overrides, randomize=args.randomize)
+                   rig_overrides=overrides, randomize=args.randomize, device=args.device)
     print(f"next: rigbot eval --checkpoint {out}")
     return 0
 
@@ -56,7 +58,7 @@ def _train_offline(args) -> int:
         overrides["stop_at_success"] = args.stop_at_success
     out = args.out or f"checkpoints/{args.task}_{args.agent}"
     train_offline(args.task, out, args.data, seed=args.seed, updates=updates, vae_epochs=args.vae_epochs or 15,
-                  vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides)
+                  vae=args.vae, resume=args.resume, progress=not args.quiet, overrides=overrides, device=args.device)
     print(f"next: rigbot eval --checkpoint {out}")
     return 0
 
@@ -91,7 +93,8 @@ def cmd_eval(args) -> int:
     from rigbot.policy.training.evaluation import evaluate, random_policy
     from rigbot.policy.training.observations import LatentView, StateView
 
-    policy = load_policy(args.checkpoint)
+    device = resolve_device(args.device)
+    policy = load_policy(args.checkpoint, device)
     out = Path(args.out or args.checkpoint)
     env = sim.make(policy.task, image_size=policy.image_size, randomize=args.randomize, appearance=args.appearance)
     try:
@@ -170,6 +173,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--randomize", action="store_true", help="domain randomisation (lights, colours, camera, "
                    "table textures) in every stage, for a policy to carry to a real camera (see 'rigbot finetune')")
+    add_device_argument(p, "the VAE trains and the agent learns")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -190,4 +194,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=1_000_000,
                    help="first evaluation seed (default: 1000000, the seeds training evaluates on)")
     p.add_argument("--out", metavar="DIR", help="where to write the results (default: the checkpoint folder)")
+    add_device_argument(p, "the policy and its encoder run")
     p.set_defaults(func=cmd_eval)
+
+
+def add_device_argument(p: argparse.ArgumentParser, what: str) -> None:
+    """``--device auto|cpu|cuda`` (``rigbot.devices``), for the verbs that run networks."""
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help=f"where {what}: auto (default) is the GPU when torch sees one, else the CPU; cuda is "
+                        "refused at once when torch sees no GPU")
