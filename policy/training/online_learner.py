@@ -61,12 +61,18 @@ def action_from_velocity(linear: np.ndarray, action_dim: int, max_speed: float) 
 
 
 class OnlineLearner:
-    def __init__(self, store, cfg: OnlineLearnerConfig | None = None, seed: int = 0, version: int | None = None):
+    def __init__(self, store, cfg: OnlineLearnerConfig | None = None, seed: int = 0, version: int | None = None,
+                 device=None):
+        """``device``: where the agent (and the VAE) learn (``rigbot.devices``: auto, cpu, cuda; None: the CPU);
+        the replay stays on the CPU and published weights are CPU tensors."""
         import torch
 
+        from rigbot.devices import resolve_device
+
+        device = None if device is None else resolve_device(device)
         self.store, self.cfg = store, cfg or OnlineLearnerConfig()
         self.version = store.current() if version is None else int(version)
-        policy = store.load(self.version)
+        policy = store.load(self.version, device)
         self.meta = dict(policy.meta)
         self.agent = policy.agent.train()
         self.encoder = policy.encoder

@@ -52,8 +52,10 @@ def check_swappable(candidate, running, probes: int = 16, seed: int = 0) -> None
 class LiveWeights:
     """The policy in use and at most one checked successor waiting for the next tick."""
 
-    def __init__(self, store: WeightStore, version: int, policy, log=print):
+    def __init__(self, store: WeightStore, version: int, policy, log=print, device=None):
+        """``device``: where new versions are loaded (the running policy's; None: the CPU)."""
         self.store, self.version, self.policy, self.log = store, int(version), policy, log
+        self.device = device
         self.history = [self.version]  # versions in use, oldest first
         self.refused: dict[int, str] = {}
         self._staged = None
@@ -73,7 +75,7 @@ class LiveWeights:
 
     def _load(self, version: int) -> None:
         try:
-            candidate = self.store.load(version)
+            candidate = self.store.load(version, self.device)
             check_swappable(candidate, self.policy)
         except Exception as e:  # every failure is a refusal; the running policy stays
             reason = str(e) if isinstance(e, (WeightStoreError, ValueError)) else f"{type(e).__name__}: {e}"

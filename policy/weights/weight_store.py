@@ -196,14 +196,15 @@ class WeightStore:
             raise WeightStoreError(f"version {version} does not match the store's architecture: " + "; ".join(diff))
         return folder
 
-    def load(self, version: int | None = None):
-        """The ``GoalReachingPolicy`` of ``version`` (default: the current one), verified first."""
+    def load(self, version: int | None = None, device=None):
+        """The ``GoalReachingPolicy`` of ``version`` (default: the current one), verified first, on ``device``
+        (None: the CPU)."""
         from rigbot.policy.weights.checkpoint import load_policy_folder
 
         version = self.current() if version is None else int(version)
         folder = self.verify(version)
         try:
-            return load_policy_folder(folder)
+            return load_policy_folder(folder, device)
         except (ValueError, OSError) as e:
             raise WeightStoreError(f"version {version}: {e}") from None
 

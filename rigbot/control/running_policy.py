@@ -30,20 +30,22 @@ class RunningPolicy:
         self.announced: int | None = None  # the learner's newest version
 
     @classmethod
-    def load(cls, checkpoint: str | Path, log: Callable[[str], None]) -> "RunningPolicy":
+    def load(cls, checkpoint: str | Path, log: Callable[[str], None], device=None) -> "RunningPolicy":
         """The checkpoint folder's policy, or the current version of a weight store (``log`` reports refused
-        versions)."""
+        versions), on ``device`` (``rigbot.devices``: auto, cpu, cuda; None: the CPU), later versions too."""
+        from rigbot.devices import resolve_device
         from rigbot.policy.weights.checkpoint import load_policy
         from rigbot.policy.weights.live_weights import LiveWeights
         from rigbot.policy.weights.weight_store import STORE, WeightStore
 
+        device = None if device is None else resolve_device(device)
         path = Path(checkpoint).expanduser()
         if not (path / STORE).is_file():
-            return cls(load_policy(path))
+            return cls(load_policy(path, device))
         store = WeightStore(path)
         version = store.current()
-        policy = store.load(version)
-        return cls(policy, LiveWeights(store, version, policy, log=log))
+        policy = store.load(version, device)
+        return cls(policy, LiveWeights(store, version, policy, log=log, device=device))
 
     def announce(self, version: int) -> bool:
         """The learner published ``version``; True when it is now being loaded and checked to swap to."""
@@ -104,13 +106,15 @@ class PolicyLoop:
 
     @classmethod
     def start(cls, checkpoint: str | Path, limits_file: str | Path, control_hz: float, max_age: float,
-              log: Callable[[str], None], policy=None) -> "PolicyLoop":
-        """The loop of ``policy`` if given, else of ``checkpoint`` (see ``RunningPolicy.load``), once its speed is
-        checked against ``limits_file`` (``check_policy_speed``); a ValueError whose text is the whole reason."""
+              log: Callable[[str], None], policy=None, device=None) -> "PolicyLoop":
+        """The loop of ``policy`` if given, else of ``checkpoint`` on ``device`` (see ``RunningPolicy.load``), once
+        its speed is checked against ``limits_file`` (``check_policy_speed``); a ValueError whose text is the whole
+        reason."""
         from rigbot.control.safety_gate import check_policy_speed
 
         try:
-            running = RunningPolicy(policy) if policy is not None else RunningPolicy.load(checkpoint, log=log)
+            running = (RunningPolicy(policy) if policy is not None
+                       else RunningPolicy.load(checkpoint, log=log, device=device))
         except Exception as e:  # whatever a bad checkpoint raises: the caller fails its start with the reason
             raise ValueError(f"cannot load policy checkpoint {str(checkpoint)!r}: {type(e).__name__}: {e}") from e
         try:

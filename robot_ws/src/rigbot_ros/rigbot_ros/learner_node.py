@@ -49,8 +49,13 @@ class LearnerNode(Node):
         seed = declare(self, "seed", 0, "random seed of the learner", (0, 2**31 - 1))
         command_max_age = declare(self, "command_max_age", 0.3, "an arm command older than this when the "
                                        "next frame arrives counts as zero (the arm stopped), s", (0.01, 10.0))
+        device = declare(self, "device", "auto", "where the agent learns: auto (the GPU when torch sees one, else "
+                         "the CPU), cpu, or cuda (refused at start when torch sees no GPU)")
         one_torch_thread()
         try:
+            from rigbot.devices import resolve_device
+
+            device = resolve_device(device)  # first: a missing GPU is refused before the store is touched
             if (Path(store_dir).expanduser() / STORE).is_file():
                 store = WeightStore(store_dir)
             elif checkpoint:
@@ -59,7 +64,7 @@ class LearnerNode(Node):
             else:
                 raise StartupError(f"parameter store: {store_dir!r} is not a weight store; give 'checkpoint' to "
                                    "make one from a trained policy")
-            self.learner = OnlineLearner(store, cfg, seed=seed)
+            self.learner = OnlineLearner(store, cfg, seed=seed, device=device)
         except ValueError as e:
             raise StartupError(str(e)) from None
         if resume:
@@ -82,7 +87,7 @@ class LearnerNode(Node):
         self.last_error = ""
         self.version_pub.publish(UInt32(data=self.learner.version))
         self.thread = TrainingThread(self.learner, self.on_version, self.on_training_error).start()
-        self.get_logger().info(f"learner on store {store.root}: version {self.learner.version}, "
+        self.get_logger().info(f"learner on store {store.root} ({device}): version {self.learner.version}, "
                                f"{self.learner.transitions} transitions in replay; publishing every "
                                f"{self.learner.cfg.publish_every} updates")
 

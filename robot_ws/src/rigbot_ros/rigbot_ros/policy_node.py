@@ -44,6 +44,8 @@ class PolicyNode(LifecycleNode):
         self.limits_file = declare(self, "limits_file", "", "robot or deployment YAML (as the safety gate's): a "
                                    "policy trained faster than its max_linear_speed is refused; empty: the built-in "
                                    "twin arm")
+        self.device = declare(self, "device", "auto", "where the policy runs: auto (the GPU when torch sees one, "
+                              "else the CPU), cpu, or cuda (configure fails when torch sees no GPU)")
         self.autostart = declare(self, "autostart", False, "configure and activate at start (sim); on a robot, "
                                  "leave false and activate deliberately")
         self._given_policy = policy
@@ -61,7 +63,8 @@ class PolicyNode(LifecycleNode):
         one_torch_thread()
         try:
             self.loop = PolicyLoop.start(self.checkpoint, self.limits_file, self.control_hz_param, self.max_age,
-                                         log=lambda text: self.get_logger().error(text), policy=self._given_policy)
+                                         log=lambda text: self.get_logger().error(text), policy=self._given_policy,
+                                         device=self.device)
         except ValueError as e:  # a bad checkpoint fails the transition, with the reason, instead of the process
             self.get_logger().error(str(e))
             return TransitionCallbackReturn.FAILURE
