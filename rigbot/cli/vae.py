@@ -3,17 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rigbot.cli.train import add_device_argument
+
 
 def cmd_vae_train(args) -> int:
     """Train the beta-VAE on a frame dataset."""
     import numpy as np
 
     from rigbot import config
+    from rigbot.devices import resolve_device
     from rigbot.perception.frame_dataset import load_frames, read_meta
     from rigbot.perception.latent_geometry import distance_rank_correlation
     from rigbot.perception.vae import VAEConfig, load_checkpoint
     from rigbot.perception.vae_training import train_vae
 
+    device = resolve_device(args.device)  # first: a missing GPU is refused before the data is read
     meta = read_meta(args.data)
     cfg = config.validate(VAEConfig(image_size=meta["image_size"], latent_dim=args.latent_dim, beta=args.beta,
                                     decoder=args.decoder), source="command line")
@@ -21,7 +25,7 @@ def cmd_vae_train(args) -> int:
     print(f"training a beta-VAE (latent {cfg.latent_dim}, beta {cfg.beta}, {cfg.decoder} decoder) on "
           f"{len(data['images'])} frames of {args.data}")
     history = train_vae(data["images"], args.out, cfg, epochs=args.epochs, batch_size=args.batch_size,
-                        lr=args.lr, seed=args.seed)
+                        lr=args.lr, seed=args.seed, device=device)
     print(f"held-out reconstruction MSE {history['val_mse'][-1]:.5f}; checkpoint in {args.out}; "
           f"look at {Path(args.out) / 'vae_grid.png'}")
     pick = np.random.default_rng(args.seed).permutation(len(data["images"]))[:2000]
@@ -51,4 +55,5 @@ def register(sub) -> None:
                         "deconv: transposed convolutions mirroring the encoder")
     t.add_argument("--max-frames", type=int, help="use at most this many frames")
     t.add_argument("--seed", type=int, default=0)
+    add_device_argument(t, "the VAE trains")
     t.set_defaults(func=cmd_vae_train)
