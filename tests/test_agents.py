@@ -213,6 +213,76 @@ def test_every_agent_round_trips_through_a_policy_folder(tmp_path, kind):
         load_policy(tmp_path)
 
 
+# ---- devices: the code a GPU runs, exercised on the CPU (the suite runs on the CPU) ----------------------------------
+def test_device_auto_is_the_gpu_only_when_torch_sees_one_and_cuda_without_one_is_refused(monkeypatch):
+    from rigbot.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"device cuda: torch sees no CUDA GPU \(torch .*built for"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="choose one of auto, cpu, cuda"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda")
+
+
+@pytest.mark.parametrize("learner", ["td3", "sac", "ris", "hiql"])
+def test_an_agent_on_an_explicit_cpu_device_learns_bit_for_bit_as_one_built_without_a_device(learner):
+    """``make_agent(device=)`` is the path a GPU takes (built on the CPU, moved, batches moved in ``update``); on
+    the CPU it must change nothing: the same weights after the same seeded updates, no copies of the batch."""
+    from rigbot.devices import resolve_device
+    from rigbot.policy.agents import LEARNERS, make_agent
+
+    rng = np.random.default_rng(0)
+    batches = [{k: torch.from_numpy(rng.standard_normal((16, 3 if k == "action" else 4)).astype(np.float32)
+                                    .clip(-0.9, 0.9)) for k in ("obs", "next_obs", "goal", "action", "value_goal",
+                                                                "subgoal", "subgoal_obs")} for _ in range(3)]
+    for b in batches:
+        b["reward"], b["mask"] = -b["obs"].norm(dim=-1), torch.ones(16)
+    agents = []
+    for device in (None, resolve_device("cpu"), resolve_device("auto") if not torch.cuda.is_available() else None):
+        torch.manual_seed(0)
+        agent = make_agent(learner, LEARNERS[learner].config(hidden=[16], batch_size=16), 4, 4, 3,
+                           np.full(8, 0.1), np.full(8, 2.0), goal_index=np.arange(4), device=device)
+        assert agent.device == torch.device("cpu")
+        moved = agent._on_device(batches[0])
+        assert all(moved[k] is batches[0][k] for k in moved)  # on the CPU the batch itself, not a copy
+        for b in batches:
+            agent.update(b)
+        agents.append(agent)
+    reference = agents[0].state_dict()
+    for agent in agents[1:]:
+        for k, v in agent.state_dict().items():
+            assert torch.equal(v, reference[k]), k
+        for opt in agent._optimizers().values():  # the optimisers' state was made where the parameters are
+            assert all(t.device.type == "cpu" for st in opt.state.values() for t in st.values())
+    obs, goal = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
+    for acts in (agents[1].act(obs, goal), agents[1].explore(obs, goal, np.random.default_rng(1))):
+        assert isinstance(acts, np.ndarray) and acts.shape == (5, 3) and np.all(np.abs(acts) <= 1.0)
+    np.testing.assert_array_equal(agents[1].act(obs, goal), agents[0].act(obs, goal))
+
+
+def test_a_policy_folder_loads_onto_the_cpu_by_name_and_refuses_cuda_without_a_gpu(tmp_path):
+    from rigbot import config
+
+    cfg = SACConfig(hidden=[16])
+    torch.manual_seed(1)
+    agent = SAC(cfg, 7, 2, 2, np.arange(9.0), np.ones(9))
+    meta = {"task": "reach", "observation": "state", "obs_dim": 7, "goal_dim": 2, "action_dim": 2,
+            "max_linear_speed": 0.2, "control_hz": 10.0, "image_size": 48, "learner": "sac",
+            "sac": config.to_dict(cfg)}
+    save_policy(tmp_path, agent, meta)
+    z, g = np.linspace(0, 1, 7), np.array([0.4, -0.1])
+    for device in ("cpu", "auto") if not torch.cuda.is_available() else ("cpu",):
+        policy = load_policy(tmp_path, device=device)
+        assert policy.device == torch.device("cpu")
+        np.testing.assert_array_equal(policy.act(z, g), load_policy(tmp_path).act(z, g))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device cuda: torch sees no CUDA GPU"):
+            load_policy(tmp_path, device="cuda")
+
+
 # ---- learning ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reach_frames(tmp_path_factory):
