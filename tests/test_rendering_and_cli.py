@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,3 +111,35 @@ def test_collect_then_vae_train_from_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert {"vae.safetensors", "vae.yaml", "vae_grid.png"} <= {p.name for p in ckpt.iterdir()}
     assert cv2.imread(str(ckpt / "vae_grid.png")).shape[0] > 200
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+@pytest.mark.parametrize("verb", [["train", "--agent", "rig"], ["train", "--agent", "hiql", "--data", "DATA"],
+                                  ["eval", "--checkpoint", "DATA"], ["finetune", "--data", "DATA"],
+                                  ["vae", "train", "--data", "DATA"]], ids=lambda v: "-".join(v[:3]))
+def test_device_cuda_without_a_gpu_is_refused_before_any_work(tmp_path, capsys, verb):
+    """Refused first: the missing data folder, which any work would trip over, is never reached."""
+    from rigbot.cli import main
+
+    out = tmp_path / "out"
+    args = [a.replace("DATA", str(tmp_path / "missing")) for a in verb]
+    assert main([*args, "--out", str(out), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert f"rigbot {verb[0]}: error: device cuda: torch sees no CUDA GPU (torch {torch.__version__}" in err
+    assert "missing" not in err and not out.exists()
+
+
+def test_eval_runs_a_policy_on_the_device_asked_for(tmp_path, capsys):
+    from rigbot import config
+    from rigbot.cli import main
+    from rigbot.policy.agents.td3 import TD3, TD3Config
+    from rigbot.policy.weights.checkpoint import save_policy
+
+    cfg = TD3Config(hidden=[16])
+    meta = {"task": "reach", "observation": "state", "obs_dim": 7, "goal_dim": 2, "action_dim": 2,
+            "max_linear_speed": 0.2, "control_hz": 10.0, "image_size": 48, "learner": "td3",
+            "td3": config.to_dict(cfg)}
+    save_policy(tmp_path, TD3(cfg, 7, 2, 2), meta)
+    assert main(["eval", "--checkpoint", str(tmp_path), "--episodes", "1", "--gif-episodes", "0",
+                 "--device", "cpu"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "eval.json").is_file()
