@@ -14,7 +14,8 @@
 # A CUDA build of PyTorch instead of the CPU one: after ./install.sh, install torch 2.13.0 from the CUDA index
 # that https://pytorch.org/get-started/locally/ names for your CUDA version, e.g. `.venv/bin/python -m pip install
 #   torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128`
-# (`rigbot doctor` then reports torch as differing from the lock, which is expected).
+# (`rigbot doctor` then reports torch as differing from the lock, which is expected). rigbot's --device auto (the
+# default of train, eval, finetune, vae train and the policy and learner nodes) then uses the GPU.
 set -euo pipefail
 cd "$(dirname "$0")"
 LOCK=requirements.lock

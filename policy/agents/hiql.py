@@ -38,7 +38,9 @@ class HIQLConfig:
     discount: float = field(default=0.99, metadata=spec("discount factor gamma", range=(0.0, 1.0)))
     tau: float = field(default=0.005, metadata=spec("Polyak rate of the target value heads", range=(0.0, 1.0)))
     lr: float = field(default=3e-4, metadata=spec("Adam learning rate, all networks", range=(1e-6, 1.0)))
-    batch_size: int = field(default=256, metadata=spec("samples per gradient update", range=(1, 65536)))
+    batch_size: int = field(default=256, metadata=spec(
+        "samples per gradient update; a GPU may take more (--device)",
+        range=(1, 65536)))
     expectile: float = field(default=0.7, metadata=spec("expectile tau of the value regression", range=(0.5, 0.999)))
     low_beta: float = field(default=3.0, metadata=spec("inverse temperature of the low-level AWR", range=(0.0, 1e3)))
     high_beta: float = field(default=3.0, metadata=spec("inverse temperature of the high-level AWR",

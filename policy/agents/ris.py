@@ -48,7 +48,9 @@ class RISConfig:
     actor_lr: float = field(default=1e-3, metadata=spec("actor Adam learning rate", range=(1e-6, 1.0)))
     critic_lr: float = field(default=1e-3, metadata=spec("critic Adam learning rate", range=(1e-6, 1.0)))
     subgoal_lr: float = field(default=1e-4, metadata=spec("high-level policy Adam learning rate", range=(1e-6, 1.0)))
-    batch_size: int = field(default=128, metadata=spec("transitions per gradient update", range=(2, 65536)))
+    batch_size: int = field(default=128, metadata=spec(
+        "transitions per gradient update; a GPU may take more (--device)",
+        range=(2, 65536)))
     kl_weight: float = field(default=0.1, metadata=spec("alpha: weight of KL(policy || prior) in the actor loss",
                                                         range=(0.0, 100.0)))
     prior_subgoals: int = field(default=8, metadata=spec("subgoals sampled to estimate the prior's density",

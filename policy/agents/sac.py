@@ -41,7 +41,9 @@ class SACConfig:
     actor_lr: float = field(default=3e-4, metadata=spec("actor Adam learning rate", range=(1e-6, 1.0)))
     critic_lr: float = field(default=3e-4, metadata=spec("critic Adam learning rate", range=(1e-6, 1.0)))
     alpha_lr: float = field(default=3e-4, metadata=spec("temperature Adam learning rate", range=(1e-6, 1.0)))
-    batch_size: int = field(default=128, metadata=spec("transitions per gradient update", range=(1, 65536)))
+    batch_size: int = field(default=128, metadata=spec(
+        "transitions per gradient update; a GPU may take more (--device)",
+        range=(1, 65536)))
     initial_alpha: float = field(default=0.1, metadata=spec("starting temperature alpha", range=(1e-6, 100.0)))
     target_entropy: Optional[float] = field(
         default=None, metadata=spec("entropy the temperature aims for (null: -action_dim, the SAC paper's rule)"))

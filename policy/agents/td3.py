@@ -33,7 +33,9 @@ class TD3Config:
     tau: float = field(default=0.005, metadata=spec("Polyak rate of the target networks", range=(0.0, 1.0)))
     actor_lr: float = field(default=1e-3, metadata=spec("actor Adam learning rate", range=(1e-6, 1.0)))
     critic_lr: float = field(default=1e-3, metadata=spec("critic Adam learning rate", range=(1e-6, 1.0)))
-    batch_size: int = field(default=128, metadata=spec("transitions per gradient update", range=(1, 65536)))
+    batch_size: int = field(default=128, metadata=spec(
+        "transitions per gradient update; a GPU may take more (--device)",
+        range=(1, 65536)))
     policy_delay: int = field(default=2, metadata=spec("critic updates per actor update", range=(1, 100)))
     target_noise: float = field(default=0.2, metadata=spec("std of the target policy smoothing noise",
                                                            range=(0.0, 10.0)))
