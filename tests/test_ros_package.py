@@ -44,7 +44,7 @@ def console_scripts() -> dict[str, str]:
 
 def declared_parameters(source: str) -> set[str]:
     """Names passed to declare(self, NAME, ...) in a node's source, and those declare_config / declare_fields
-    (self, CLASS, prefix="", skip=(...)) declare: one per field of the config dataclass CLASS, found where the
+    (self, CLASS, skip=(...)) declare: one per field of the config dataclass CLASS, found where the
     source imports it."""
     tree = ast.parse((PKG / "rigbot_ros" / source).read_text())
     imported = {a.asname or a.name: node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
@@ -56,8 +56,7 @@ def declared_parameters(source: str) -> set[str]:
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("declare_config", "declare_fields"):
             kw = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
             cls = getattr(importlib.import_module(imported[node.args[1].id]), node.args[1].id)
-            prefix = ast.literal_eval(node.args[2]) if len(node.args) > 2 else kw.get("prefix", "")
-            names |= {prefix + f.name for f in dataclasses.fields(cls) if f.init and f.name not in kw.get("skip", ())}
+            names |= {f.name for f in dataclasses.fields(cls) if f.init and f.name not in kw.get("skip", ())}
     return names
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -50,12 +51,13 @@ class ValueGoalConfig:
                                                      range=(0.0, 1.0)))
     random: float = field(default=0.3, metadata=spec("any state of the dataset", range=(0.0, 1.0)))
 
-    @property
+    @cached_property
     def mix(self) -> GoalMix:
+        """The fractions as a GoalMix, made (and checked) once, as the config is made."""
         return GoalMix("value goal", current=self.current, future=self.future, random=self.random)
 
     def __post_init__(self):
-        self.mix  # noqa: B018 (refuses fractions that do not sum to 1, as the config is made)
+        self.mix  # noqa: B018 (refuses fractions that do not sum to 1)
 
 
 @dataclass

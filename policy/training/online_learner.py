@@ -1,21 +1,21 @@
 """Learning on the robot: RIG's updates, continued on transitions that arrive live and on recordings from disk.
 
-The learner starts from the current version of a weight store (``policy.weight_store``), the twin-trained policy
-at first, and keeps the same algorithm as ``policy.rig``: episodes go into the hindsight replay once, each
+The learner starts from the current version of a weight store (``policy.weights.weight_store``), the twin-trained policy
+at first, and keeps the same algorithm as ``training.rig``: episodes go into the hindsight replay once, each
 sampled transition gets its episode's goal, an imagined goal (a VAE prior sample) or a later latent of the same
 episode, and TD3 (or whichever agent the policy holds) takes gradient steps on them. What changes on a robot:
 
 - **Transitions come from outside.** The learner node builds them from the topics (latent, arm command, goal:
   ``LiveEpisode``, ``RobotEpisodes``);
   recordings and frame datasets on disk (``rigbot collect``, converted robot recordings) are read too, with
-  actions derived from the hand's motion as ``policy.offline`` does.
+  actions derived from the hand's motion as ``training.offline`` does.
 - **Episodes have no fixed length.** A robot episode may be cut short by a pause or an e-stop. The replay needs a
   fixed horizon, so each trajectory is cut into consecutive windows of ``horizon`` transitions; the remainder is
   dropped, and every window is an episode of its own for relabelling.
 - **Updates are paced by data**: ``updates_per_step`` gradient steps per transition received (RIG's ratio), not
   as fast as the CPU allows, so a learner beside the running graph does not starve it.
 - **Weights are published**, every ``publish_every`` updates, as a new store version that the policy node swaps
-  to. With ``vae_finetune_every`` the VAE is fine-tuned on the replay's images as ``policy.rig`` does, and the
+  to. With ``vae_finetune_every`` the VAE is fine-tuned on the replay's images as ``training.rig`` does, and the
   version carries the new VAE (the encoder must then load it too: see the README).
 
 Every trajectory is also written to ``episodes/`` in the store (atomically, ``episode_NNNNNN.npz``), so a

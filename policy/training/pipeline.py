@@ -2,7 +2,7 @@
 
     OUT/data/       random exploration of the twin (perception.frame_dataset format)
     OUT/vae/        the image encoder and its latent prior
-    OUT/policy.*    the trained policy (see policy.checkpoint); curve.csv/json, learning_curve.png
+    OUT/policy.*    the trained policy (see policy.weights.checkpoint); curve.csv/json, learning_curve.png
     OUT/training/   the resumable state of the RL run
 
 Each stage is skipped when its output is already complete, so running the same command again (``--resume``)

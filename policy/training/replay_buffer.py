@@ -16,6 +16,7 @@ the episode's goal. Camera images are kept only when something needs them (pixel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -39,12 +40,13 @@ class RelabelConfig:
         default="goal_distance", metadata=spec("minus the distance of achieved and goal vectors, its square, or "
                                                "minus the distance of images"))
 
-    @property
+    @cached_property
     def mix(self) -> GoalMix:
+        """The fractions as a GoalMix, made (and checked) once, as the config is made."""
         return GoalMix("relabel", rollout=self.rollout, prior=self.prior, future=self.future)
 
     def __post_init__(self):
-        self.mix  # noqa: B018 (refuses fractions that do not sum to 1, as the config is made)
+        self.mix  # noqa: B018 (refuses fractions that do not sum to 1)
         if self.reward == "pixel_distance" and self.prior > 0:
             raise ConfigError("relabel.prior must be 0 with pixel_distance rewards: an imagined latent has no image")
 

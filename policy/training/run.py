@@ -167,18 +167,19 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.done, unit=self.unit,
                    desc=f"{LEARNERS[self.meta['learner']].display} {cfg.task}", disable=not self.progress,
                    dynamic_ncols=True)
+        stopped = self.plateaued()  # a resumed run that had stopped stays stopped
         try:
-            while self.done < self.total and not self.plateaued():
+            while self.done < self.total and not stopped:
                 before = self.done
                 self._advance()
                 bar.update(self.done - before)
-                evaluated = self.done >= next_eval or self.done >= self.total
-                if evaluated:
+                if self.done >= next_eval or self.done >= self.total:
                     row = self._log_eval(time.perf_counter() - start_wall)
                     next_eval += cfg.eval_every
                     bar.set_postfix(success=f"{row['success_rate']:.0%}",
                                     hand_cm=f"{100 * row['hand_distance_median']:.1f}")
-                if self.done >= next_ckpt or self.done >= self.total or (evaluated and self.plateaued()):
+                    stopped = self.plateaued()
+                if self.done >= next_ckpt or self.done >= self.total or stopped:
                     self.save()
                     next_ckpt += cfg.checkpoint_every
         finally:

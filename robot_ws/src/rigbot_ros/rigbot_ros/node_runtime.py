@@ -26,54 +26,54 @@ from rclpy.signals import SignalHandlerOptions
 from rigbot import config
 
 
+def _descriptor(description: str, kind: type, range: tuple | None, read_only: bool = False,
+                choices: tuple | None = None) -> ParameterDescriptor:
+    """A parameter's description, its inclusive range for an int or float ``kind`` (a None bound: unbounded), and
+    the values a text parameter may take."""
+    d = ParameterDescriptor(description=description, read_only=read_only)
+    if choices:
+        d.additional_constraints = "one of " + ", ".join(map(str, choices))
+    if range is not None:
+        lo, hi = range
+        if kind is float:
+            d.floating_point_range = [FloatingPointRange(from_value=float("-inf" if lo is None else lo),
+                                                         to_value=float("inf" if hi is None else hi), step=0.0)]
+        elif kind is int:
+            d.integer_range = [IntegerRange(from_value=int(-2**63 if lo is None else lo),
+                                            to_value=int(2**63 - 1 if hi is None else hi), step=1)]
+    return d
+
+
 def declare(node: Node, name: str, default, description: str, range: tuple | None = None,
             read_only: bool = False):
     """Declare a parameter with a description (and an inclusive range for numbers); return its value."""
-    d = ParameterDescriptor(description=description, read_only=read_only)
-    if range is not None:
-        lo, hi = range
-        if isinstance(default, float):
-            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-        else:
-            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-    return node.declare_parameter(name, default, d).value
+    return node.declare_parameter(name, default, _descriptor(description, type(default), range, read_only)).value
 
 
-def config_fields(cls: type, skip: Sequence[str] = ()) -> list[dataclasses.Field]:
-    """The fields of config dataclass ``cls`` that ``declare_config`` makes parameters of: all but ``skip``."""
-    return [f for f in dataclasses.fields(cls) if f.init and f.name not in skip]
-
-
-def declare_fields(node: Node, cls: type, prefix: str = "", skip: Sequence[str] = ()) -> dict:
-    """One parameter ``PREFIX + field name`` per field of config dataclass ``cls`` (except ``skip``), with the
+def declare_fields(node: Node, cls: type, skip: Sequence[str] = ()) -> dict:
+    """One parameter per field of config dataclass ``cls`` (except ``skip``), with the
     field's default, description and range; returns their values by field name, not yet checked."""
     hints = typing.get_type_hints(cls)
     values = {}
-    for f in config_fields(cls, skip):
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name in skip:
+            continue
         tp, meta = hints[f.name], f.metadata or {}
-        if tp not in (bool, int, float, str) and typing.get_origin(tp) is not Literal:
+        literal = typing.get_origin(tp) is Literal
+        if tp not in (bool, int, float, str) and not literal:
             raise TypeError(f"{cls.__name__}.{f.name}: a {tp} field cannot be a ROS parameter; skip it")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        d = ParameterDescriptor(description=meta.get("doc", ""))
-        if typing.get_origin(tp) is Literal:
-            d.additional_constraints = "one of " + ", ".join(map(str, typing.get_args(tp)))
-        lo, hi = meta.get("range") or (None, None)
         if tp is float:
             default = float(default)
-            if meta.get("range"):
-                d.floating_point_range = [FloatingPointRange(
-                    from_value=float("-inf" if lo is None else lo), to_value=float("inf" if hi is None else hi))]
-        elif tp is int and meta.get("range"):
-            d.integer_range = [IntegerRange(from_value=int(-2**63 if lo is None else lo),
-                                            to_value=int(2**63 - 1 if hi is None else hi), step=1)]
-        values[f.name] = node.declare_parameter(prefix + f.name, default, d).value
+        d = _descriptor(meta.get("doc", ""), tp, meta.get("range"), choices=typing.get_args(tp) if literal else None)
+        values[f.name] = node.declare_parameter(f.name, default, d).value
     return values
 
 
-def declare_config(node: Node, cls: type, prefix: str = "", skip: Sequence[str] = ()):
+def declare_config(node: Node, cls: type, skip: Sequence[str] = ()):
     """``cls`` built from its parameters (``declare_fields``) with rigbot.config's checks, so a value the core
     refuses stops the node with the core's reason; skipped fields keep their defaults."""
-    return config.from_dict(cls, declare_fields(node, cls, prefix, skip), source=f"{node.get_name()} parameters")
+    return config.from_dict(cls, declare_fields(node, cls, skip), source=f"{node.get_name()} parameters")
 
 
 def vae_dir(checkpoint: str | Path) -> Path:
